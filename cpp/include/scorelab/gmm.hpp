@@ -1,0 +1,218 @@
+// scorelab — Gaussian-mixture components at one time and their batched score.
+//
+// A mixture p(y) = sum_k w_k N(y; m_k, C_k) is evaluated through a per-component
+// cache built once per (mixture, time): the mean m_k, the inverse Cholesky factor
+// U_k = L_k^{-1} (C_k = L_k L_k^T; lower triangular, or diagonal), and the constant
+// log w_k - log det L_k - D/2 log(2 pi). For a block of P particles stored as
+// structure-of-arrays (D rows of P), with z_k = U_k (y - m_k),
+//   log p(y)        = logsumexp_k (c_k - |z_k|^2 / 2)
+//   grad log p(y)   = - sum_k r_k(y) U_k^T z_k,     r = softmax_k(c_k - |z_k|^2 / 2).
+// Cost per particle: O(K D^2) full, O(K D) diagonal/spherical; the only temporaries
+// are K x D x P values of z for one block (never N x K x D).
+#pragma once
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace scorelab {
+
+enum class CovType : int { Full = 0, Diag = 1, Spherical = 2 };
+
+using MatrixXdR = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Per-component data of a mixture at one time, ready for score evaluation.
+template <class Scalar>
+struct ComponentCache {
+  int K = 0;
+  int D = 0;
+  CovType cov = CovType::Full;
+  std::vector<Scalar> mean;  ///< K x D
+  std::vector<Scalar> U;     ///< Full: K x D x D lower-triangular rows; Diag: K x D; Spherical: K
+  std::vector<Scalar> logc;  ///< K: log w_k - log det L_k - D/2 log(2 pi)
+};
+
+/// Build the cache from weights (K), means (K x D) and covariances — (K x D x D)
+/// full, (K x D) diagonal variances, or (K) spherical variances — all row-major
+/// double. Throws std::invalid_argument if a covariance is not positive definite.
+template <class Scalar>
+void build_cache(ComponentCache<Scalar>& cc, int K, int D, CovType cov, const double* weights,
+                 const double* means, const double* covs) {
+  cc.K = K;
+  cc.D = D;
+  cc.cov = cov;
+  cc.mean.assign(means, means + static_cast<std::size_t>(K) * D);
+  cc.logc.resize(K);
+  const double half_log_2pi = 0.91893853320467274178032973640562;
+  if (cov == CovType::Full) {
+    cc.U.assign(static_cast<std::size_t>(K) * D * D, Scalar(0));
+    MatrixXdR Ck(D, D);
+    for (int k = 0; k < K; ++k) {
+      Ck = Eigen::Map<const MatrixXdR>(covs + static_cast<std::size_t>(k) * D * D, D, D);
+      Eigen::LLT<Eigen::MatrixXd> llt(Ck);
+      if (llt.info() != Eigen::Success)
+        throw std::invalid_argument("covariance of component " + std::to_string(k) +
+                                    " is not positive definite");
+      Eigen::MatrixXd L = llt.matrixL();
+      double logdet = 0.0;
+      for (int i = 0; i < D; ++i) {
+        if (!(L(i, i) > 0.0) || !std::isfinite(L(i, i)))
+          throw std::invalid_argument("covariance of component " + std::to_string(k) +
+                                      " is not positive definite");
+        logdet += std::log(L(i, i));
+      }
+      Eigen::MatrixXd Uinv = L.triangularView<Eigen::Lower>().solve(Eigen::MatrixXd::Identity(D, D));
+      Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * D * D;
+      for (int r = 0; r < D; ++r)
+        for (int c = 0; c <= r; ++c) Uk[static_cast<std::size_t>(r) * D + c] = static_cast<Scalar>(Uinv(r, c));
+      cc.logc[k] = static_cast<Scalar>(std::log(weights[k]) - logdet - D * half_log_2pi);
+    }
+  } else if (cov == CovType::Diag) {
+    cc.U.resize(static_cast<std::size_t>(K) * D);
+    for (int k = 0; k < K; ++k) {
+      double logdet = 0.0;
+      for (int i = 0; i < D; ++i) {
+        const double v = covs[static_cast<std::size_t>(k) * D + i];
+        if (!(v > 0.0) || !std::isfinite(v))
+          throw std::invalid_argument("variance of component " + std::to_string(k) + " is not positive");
+        cc.U[static_cast<std::size_t>(k) * D + i] = static_cast<Scalar>(1.0 / std::sqrt(v));
+        logdet += 0.5 * std::log(v);
+      }
+      cc.logc[k] = static_cast<Scalar>(std::log(weights[k]) - logdet - D * half_log_2pi);
+    }
+  } else {
+    cc.U.resize(K);
+    for (int k = 0; k < K; ++k) {
+      const double v = covs[k];
+      if (!(v > 0.0) || !std::isfinite(v))
+        throw std::invalid_argument("variance of component " + std::to_string(k) + " is not positive");
+      cc.U[k] = static_cast<Scalar>(1.0 / std::sqrt(v));
+      cc.logc[k] = static_cast<Scalar>(std::log(weights[k]) - 0.5 * D * std::log(v) - D * half_log_2pi);
+    }
+  }
+}
+
+/// Scratch space for one block; sized once per thread, reused for every stage.
+template <class Scalar>
+struct ScoreScratch {
+  std::vector<Scalar> z;    ///< K x D x P
+  std::vector<Scalar> lp;   ///< K x P
+  std::vector<Scalar> mx;   ///< P
+  std::vector<Scalar> sum;  ///< P
+  void reserve(int K, int D, int P) {
+    z.resize(static_cast<std::size_t>(K) * D * P);
+    lp.resize(static_cast<std::size_t>(K) * P);
+    mx.resize(P);
+    sum.resize(P);
+  }
+};
+
+/// Score (and optionally log-density) of the mixture for a block of P particles.
+/// y, out: D rows of stride ld (>= P), structure-of-arrays. logp may be null.
+template <class Scalar>
+void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                         Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+  const int K = cc.K, D = cc.D;
+  const std::size_t sP = static_cast<std::size_t>(P);
+  Scalar* z = ws.z.data();
+  Scalar* lp = ws.lp.data();
+  // pass 1: z_k = U_k (y - m_k) and log weights
+  for (int k = 0; k < K; ++k) {
+    const Scalar* mk = cc.mean.data() + static_cast<std::size_t>(k) * D;
+    Scalar* zk = z + static_cast<std::size_t>(k) * D * sP;
+    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    for (int p = 0; p < P; ++p) lpk[p] = Scalar(0);
+    if (cc.cov == CovType::Full) {
+      const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * D * D;
+      for (int r = 0; r < D; ++r) {
+        Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+        for (int p = 0; p < P; ++p) zr[p] = Scalar(0);
+        for (int c = 0; c <= r; ++c) {
+          const Scalar u = Uk[static_cast<std::size_t>(r) * D + c];
+          const Scalar m = mk[c];
+          const Scalar* yc = y + static_cast<std::size_t>(c) * ld;
+          for (int p = 0; p < P; ++p) zr[p] += u * (yc[p] - m);
+        }
+        for (int p = 0; p < P; ++p) lpk[p] += zr[p] * zr[p];
+      }
+    } else {
+      for (int r = 0; r < D; ++r) {
+        const Scalar u = cc.cov == CovType::Diag ? cc.U[static_cast<std::size_t>(k) * D + r] : cc.U[k];
+        const Scalar m = mk[r];
+        Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+        const Scalar* yr = y + static_cast<std::size_t>(r) * ld;
+        for (int p = 0; p < P; ++p) {
+          zr[p] = u * (yr[p] - m);
+          lpk[p] += zr[p] * zr[p];
+        }
+      }
+    }
+    const Scalar c = cc.logc[k];
+    for (int p = 0; p < P; ++p) lpk[p] = c - Scalar(0.5) * lpk[p];
+  }
+  // softmax over components
+  Scalar* mx = ws.mx.data();
+  Scalar* sm = ws.sum.data();
+  for (int p = 0; p < P; ++p) mx[p] = lp[p];
+  for (int k = 1; k < K; ++k)
+    for (int p = 0; p < P; ++p) mx[p] = std::max(mx[p], lp[static_cast<std::size_t>(k) * sP + p]);
+  for (int p = 0; p < P; ++p) sm[p] = Scalar(0);
+  for (int k = 0; k < K; ++k) {
+    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    for (int p = 0; p < P; ++p) {
+      lpk[p] = std::exp(lpk[p] - mx[p]);
+      sm[p] += lpk[p];
+    }
+  }
+  if (logp)
+    for (int p = 0; p < P; ++p) logp[p] = mx[p] + std::log(sm[p]);
+  for (int p = 0; p < P; ++p) sm[p] = Scalar(1) / sm[p];
+  // pass 2: out = - sum_k r_k U_k^T z_k
+  for (int r = 0; r < D; ++r) {
+    Scalar* o = out + static_cast<std::size_t>(r) * ldo;
+    for (int p = 0; p < P; ++p) o[p] = Scalar(0);
+  }
+  for (int k = 0; k < K; ++k) {
+    const Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    Scalar* zk = z + static_cast<std::size_t>(k) * D * sP;
+    // fold the responsibility into z once
+    for (int r = 0; r < D; ++r) {
+      Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+      for (int p = 0; p < P; ++p) zr[p] *= lpk[p] * sm[p];
+    }
+    if (cc.cov == CovType::Full) {
+      const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * D * D;
+      for (int r = 0; r < D; ++r) {
+        const Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+        for (int c = 0; c <= r; ++c) {
+          const Scalar u = Uk[static_cast<std::size_t>(r) * D + c];
+          Scalar* o = out + static_cast<std::size_t>(c) * ldo;
+          for (int p = 0; p < P; ++p) o[p] -= u * zr[p];
+        }
+      }
+    } else {
+      for (int r = 0; r < D; ++r) {
+        const Scalar u = cc.cov == CovType::Diag ? cc.U[static_cast<std::size_t>(k) * D + r] : cc.U[k];
+        const Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+        Scalar* o = out + static_cast<std::size_t>(r) * ldo;
+        for (int p = 0; p < P; ++p) o[p] -= u * zr[p];
+      }
+    }
+  }
+}
+
+/// Particles per block so that the block's z temporaries stay near L2 size.
+inline int default_block_size(int K, int D) {
+  const std::size_t budget = 96 * 1024 / sizeof(double);
+  std::size_t P = budget / (static_cast<std::size_t>(K) * D + 4 * D + 8);
+  P = std::max<std::size_t>(8, std::min<std::size_t>(256, P));
+  return static_cast<int>(P / 8 * 8);
+}
+
+}  // namespace scorelab

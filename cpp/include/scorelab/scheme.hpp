@@ -1,0 +1,487 @@
+// scorelab — execute a sampler's coefficient table on blocks of particles.
+//
+// A scheme, for a fixed grid, is a table (DESIGN.md section 3). Step k has S stages;
+// with y_0 = x (the state at t_k), stage j = 1..S forms
+//   y_j = sum_{i<j} Y[k,j,i] y_i + sum_{i<j} Sc[k,j,i] s_i + sum_h Hc[k,j,h] h_h
+//         + C[k,j] xi_{k,j}
+// where s_i = score(y_i, tau_{k,i}) + error terms is evaluated iff eval[k,i] >= 0
+// (the index of the stage's score data), h_h is the h-th most recent history score
+// (history: after step k the score s_{keep[k]} is pushed), xi_{k,j} ~ N(0, I_D) is
+// fresh Philox noise on lane k*S + j - 1, and x_{k+1} = y_S. Every coefficient is an
+// m x m block acting as (coef ⊗ I_d) on a state of D = m d coordinates laid out as m
+// blocks of d (m = 1 for scalar processes, m = 2 for phase-space processes).
+//
+// The score data of index c is the mixture pushed forward to time tau_c:
+// mean (Phi_c ⊗ I_d) mu_k, covariance (Phi_c ⊗ I_d) Sigma_k (Phi_c ⊗ I_d)^T + N_c ⊗ I_d,
+// plus optional error terms bias_c (D), lin_c (D x D) or lin_scalar_c, and a random
+// Fourier field eps_c * sum_f a_f cos(w_f . y + phi_f).
+#pragma once
+
+#include "gmm.hpp"
+#include "parallel.hpp"
+#include "philox.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace scorelab {
+
+/// The mixture whose score drives the sampler, at data time (t = 0), in phase space.
+struct MixtureSpec {
+  int K = 0;
+  int D = 0;
+  CovType cov = CovType::Full;
+  const double* weights = nullptr;  ///< K
+  const double* means = nullptr;    ///< K x D
+  const double* covs = nullptr;     ///< K x D x D | K x D | K
+};
+
+/// Coefficient table of a scheme on a grid (see the header comment for the meaning).
+struct Table {
+  int N = 0, S = 0, H = 0, m = 1;
+  const double* Y = nullptr;   ///< N x S x S x m x m   (stage j = 1..S on y_i, i = 0..S-1)
+  const double* Sc = nullptr;  ///< N x S x S x m x m   (on s_i)
+  const double* Hc = nullptr;  ///< N x S x H x m x m   (on history scores; may be null if H = 0)
+  const double* C = nullptr;   ///< N x S x m x m       (noise on the stage's own lane)
+  const int* eval = nullptr;   ///< N x S               (score data index at y_i, or -1)
+  const int* keep = nullptr;   ///< N                   (stage whose score is pushed, or -1)
+};
+
+/// Per score-evaluation data: the forward map to tau and the error model terms.
+struct StageData {
+  int NC = 0;
+  const double* Phi = nullptr;         ///< NC x m x m
+  const double* Ncov = nullptr;        ///< NC x m x m
+  const double* bias = nullptr;        ///< NC x D, or null
+  const double* lin = nullptr;         ///< NC x D x D, or null
+  const double* lin_scalar = nullptr;  ///< NC, or null
+  // random Fourier field: eps_c * sum_f amp[f] * cos(freq[f] . y + phase[f])
+  int F = 0;
+  const double* ff_eps = nullptr;    ///< NC (or null when F = 0)
+  const double* ff_freq = nullptr;   ///< F x D
+  const double* ff_phase = nullptr;  ///< F
+  const double* ff_amp = nullptr;    ///< F x D
+};
+
+struct InitSpec {
+  const double* x0 = nullptr;    ///< n x D initial states, or null to sample N(mean, L L^T)
+  const double* mean = nullptr;  ///< D
+  const double* chol = nullptr;  ///< D x D lower-triangular factor
+};
+
+struct RunOptions {
+  std::uint64_t seed = 0;
+  std::uint64_t particle_offset = 0;  ///< global index of the first particle (for splits)
+  int threads = 1;
+  int block = 0;  ///< particles per block; 0 = automatic
+  std::size_t cache_budget_bytes = std::size_t(64) << 20;
+};
+
+struct RunResult {
+  bool cancelled = false;
+  long long first_bad_step = -1;  ///< first step after which some state was not finite
+  long long bad_particles = 0;    ///< number of particles with a non-finite final state
+};
+
+namespace detail {
+
+struct Term {
+  int src;    // 0: y_i, 1: s_i, 2: history h
+  int idx;
+  double c[4];  // m x m block, row-major (m <= 2)
+};
+
+struct StageOps {
+  std::vector<Term> terms;
+  double noise[4] = {0, 0, 0, 0};
+  bool has_noise = false;
+};
+
+inline bool block_nonzero(const double* c, int m) {
+  for (int i = 0; i < m * m; ++i)
+    if (c[i] != 0.0) return true;
+  return false;
+}
+
+/// Build the sparse term lists, one per (step, stage), skipping zero blocks.
+inline std::vector<StageOps> compile_ops(const Table& T) {
+  const int N = T.N, S = T.S, H = T.H, m = T.m, mm = m * m;
+  std::vector<StageOps> ops(static_cast<std::size_t>(N) * S);
+  for (int k = 0; k < N; ++k)
+    for (int j = 1; j <= S; ++j) {
+      StageOps& op = ops[static_cast<std::size_t>(k) * S + (j - 1)];
+      const std::size_t base = (static_cast<std::size_t>(k) * S + (j - 1));
+      for (int i = 0; i < j && i < S; ++i) {
+        const double* cy = T.Y + (base * S + i) * mm;
+        if (block_nonzero(cy, m)) {
+          Term t{0, i, {0, 0, 0, 0}};
+          for (int q = 0; q < mm; ++q) t.c[q] = cy[q];
+          op.terms.push_back(t);
+        }
+        const double* cs = T.Sc + (base * S + i) * mm;
+        if (block_nonzero(cs, m)) {
+          if (T.eval[static_cast<std::size_t>(k) * S + i] < 0)
+            throw std::invalid_argument("table uses the score of stage " + std::to_string(i) + " of step " +
+                                        std::to_string(k) + ", which is not evaluated");
+          Term t{1, i, {0, 0, 0, 0}};
+          for (int q = 0; q < mm; ++q) t.c[q] = cs[q];
+          op.terms.push_back(t);
+        }
+      }
+      for (int h = 0; h < H; ++h) {
+        const double* ch = T.Hc + (base * H + h) * mm;
+        if (block_nonzero(ch, m)) {
+          Term t{2, h, {0, 0, 0, 0}};
+          for (int q = 0; q < mm; ++q) t.c[q] = ch[q];
+          op.terms.push_back(t);
+        }
+      }
+      const double* cn = T.C + base * mm;
+      op.has_noise = block_nonzero(cn, m);
+      for (int q = 0; q < mm; ++q) op.noise[q] = cn[q];
+    }
+  return ops;
+}
+
+/// out += (c ⊗ I_d) src on a block (D = m d rows of stride ld, P columns).
+template <class Scalar>
+inline void block_axpy(const double* c, int m, int d, const Scalar* src, Scalar* out, std::size_t ld, int P) {
+  for (int a = 0; a < m; ++a)
+    for (int b = 0; b < m; ++b) {
+      const Scalar cab = static_cast<Scalar>(c[a * m + b]);
+      if (cab == Scalar(0)) continue;
+      for (int r = 0; r < d; ++r) {
+        const Scalar* s = src + static_cast<std::size_t>(b * d + r) * ld;
+        Scalar* o = out + static_cast<std::size_t>(a * d + r) * ld;
+        for (int p = 0; p < P; ++p) o[p] += cab * s[p];
+      }
+    }
+}
+
+/// Fill xi (D rows of stride ld) with N(0, 1) noise of `lane` for particles p0..p0+P-1.
+template <class Scalar>
+inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lane, int D, Scalar* xi,
+                         std::size_t ld, int P) {
+  const int pairs = (D + 1) / 2;
+  for (int p = 0; p < P; ++p)
+    for (int q = 0; q < pairs; ++q) {
+      double z0, z1;
+      normal_pair(seed, p0 + static_cast<std::uint64_t>(p), lane, static_cast<std::uint32_t>(q), z0, z1);
+      xi[static_cast<std::size_t>(2 * q) * ld + p] = static_cast<Scalar>(z0);
+      if (2 * q + 1 < D) xi[static_cast<std::size_t>(2 * q + 1) * ld + p] = static_cast<Scalar>(z1);
+    }
+}
+
+/// Mixture components pushed forward to one score-evaluation time.
+inline void forward_components(const MixtureSpec& mix, int m, const double* Phi, const double* Ncov,
+                               std::vector<double>& means, std::vector<double>& covs) {
+  const int K = mix.K, D = mix.D, d = D / m;
+  means.assign(static_cast<std::size_t>(K) * D, 0.0);
+  // mean = (Phi ⊗ I) mu
+  for (int k = 0; k < K; ++k)
+    for (int a = 0; a < m; ++a)
+      for (int r = 0; r < d; ++r) {
+        double s = 0;
+        for (int b = 0; b < m; ++b) s += Phi[a * m + b] * mix.means[static_cast<std::size_t>(k) * D + b * d + r];
+        means[static_cast<std::size_t>(k) * D + a * d + r] = s;
+      }
+  if (mix.cov == CovType::Full) {
+    covs.assign(static_cast<std::size_t>(K) * D * D, 0.0);
+    if (m == 1) {
+      const double a2 = Phi[0] * Phi[0], nv = Ncov[0];
+      for (int k = 0; k < K; ++k) {
+        const double* S0 = mix.covs + static_cast<std::size_t>(k) * D * D;
+        double* Ck = covs.data() + static_cast<std::size_t>(k) * D * D;
+        for (int i = 0; i < D; ++i)
+          for (int j = 0; j < D; ++j)
+            Ck[static_cast<std::size_t>(i) * D + j] = a2 * 0.5 * (S0[static_cast<std::size_t>(i) * D + j] + S0[static_cast<std::size_t>(j) * D + i]) + (i == j ? nv : 0.0);
+      }
+    } else {
+      // C = (Phi ⊗ I) S0 (Phi ⊗ I)^T + Ncov ⊗ I, blockwise over the m x m blocks of S0
+      for (int k = 0; k < K; ++k) {
+        const double* S0 = mix.covs + static_cast<std::size_t>(k) * D * D;
+        double* Ck = covs.data() + static_cast<std::size_t>(k) * D * D;
+        for (int a = 0; a < m; ++a)
+          for (int b = 0; b < m; ++b)
+            for (int i = 0; i < d; ++i)
+              for (int j = 0; j < d; ++j) {
+                double s = 0;
+                for (int p = 0; p < m; ++p)
+                  for (int q = 0; q < m; ++q)
+                    s += Phi[a * m + p] * Phi[b * m + q] * S0[static_cast<std::size_t>(p * d + i) * D + (q * d + j)];
+                if (i == j) s += Ncov[a * m + b];
+                Ck[static_cast<std::size_t>(a * d + i) * D + (b * d + j)] = s;
+              }
+        for (int i = 0; i < D; ++i)
+          for (int j = 0; j < i; ++j) {
+            const double v = 0.5 * (Ck[static_cast<std::size_t>(i) * D + j] + Ck[static_cast<std::size_t>(j) * D + i]);
+            Ck[static_cast<std::size_t>(i) * D + j] = v;
+            Ck[static_cast<std::size_t>(j) * D + i] = v;
+          }
+      }
+    }
+  } else {
+    if (m != 1) throw std::invalid_argument("diagonal/spherical components need a scalar (m = 1) process");
+    const std::size_t nc = mix.cov == CovType::Diag ? static_cast<std::size_t>(K) * D : static_cast<std::size_t>(K);
+    covs.resize(nc);
+    const double a2 = Phi[0] * Phi[0], nv = Ncov[0];
+    for (std::size_t i = 0; i < nc; ++i) covs[i] = a2 * mix.covs[i] + nv;
+  }
+}
+
+}  // namespace detail
+
+/// Run the table on n particles; `state` (n x D, row-major) receives the final states.
+/// poll() is called from the calling thread about every 50 ms; returning true cancels.
+/// Allocation happens once per call and per thread, never per step.
+template <class Scalar>
+RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD, const InitSpec& init,
+                    std::size_t n, Scalar* state, const RunOptions& opt, const std::function<bool()>& poll) {
+  const int D = mix.D, m = T.m, S = T.S, H = T.H, N = T.N, K = mix.K;
+  if (m < 1 || m > 2 || D % m != 0) throw std::invalid_argument("block size m must be 1 or 2 and divide D");
+  if (S < 1) throw std::invalid_argument("a table needs at least one stage");
+  if (static_cast<std::uint64_t>(N) * S >= 0xFFFFFFFFull) throw std::invalid_argument("too many stages");
+  const int d = D / m;
+  for (int k = 0; k < N; ++k) {
+    for (int i = 0; i < S; ++i) {
+      const int e = T.eval[static_cast<std::size_t>(k) * S + i];
+      if (e >= SD.NC || e < -1) throw std::invalid_argument("score data index out of range");
+    }
+    const int kp = T.keep[k];
+    if (kp >= S || kp < -1 || (kp >= 0 && T.eval[static_cast<std::size_t>(k) * S + kp] < 0))
+      throw std::invalid_argument("history keeps a score that is not evaluated");
+  }
+  const std::vector<detail::StageOps> ops = detail::compile_ops(T);
+  const int P = opt.block > 0 ? opt.block : default_block_size(K, D);
+  const std::size_t nblocks = (n + P - 1) / P;
+  std::atomic<bool> cancel{false};
+  std::atomic<long long> first_bad{std::numeric_limits<long long>::max()};
+  std::atomic<long long> bad_count{0};
+
+  // initial states
+  {
+    auto body = [&](std::size_t b) {
+      const std::size_t p0 = b * P, pn = std::min<std::size_t>(P, n - p0);
+      std::vector<double> z(D);
+      for (std::size_t p = 0; p < pn; ++p) {
+        Scalar* x = state + (p0 + p) * D;
+        if (init.x0) {
+          for (int r = 0; r < D; ++r) x[r] = static_cast<Scalar>(init.x0[(p0 + p) * D + r]);
+          continue;
+        }
+        for (int q = 0; q < (D + 1) / 2; ++q) {
+          double z0, z1;
+          normal_pair(opt.seed, opt.particle_offset + p0 + p, kInitLane, static_cast<std::uint32_t>(q), z0, z1);
+          z[2 * q] = z0;
+          if (2 * q + 1 < D) z[2 * q + 1] = z1;
+        }
+        for (int r = 0; r < D; ++r) {
+          double s = init.mean[r];
+          for (int c = 0; c <= r; ++c) s += init.chol[static_cast<std::size_t>(r) * D + c] * z[c];
+          x[r] = static_cast<Scalar>(s);
+        }
+      }
+    };
+    if (!parallel_for(nblocks, opt.threads, body, poll, cancel)) return RunResult{true, -1, 0};
+  }
+  // history of scores: n x H x D, kept only when H > 0
+  std::vector<Scalar> hist_global(static_cast<std::size_t>(H) * n * D, Scalar(0));
+  std::vector<int> ring_head(nblocks, 0);
+
+  // time chunks bounded by the cache budget
+  std::size_t per_cache = sizeof(Scalar) * static_cast<std::size_t>(K) *
+                          (static_cast<std::size_t>(D) * (mix.cov == CovType::Full ? D : 1) + D + 1);
+  std::size_t steps_per_chunk = std::max<std::size_t>(1, opt.cache_budget_bytes / std::max<std::size_t>(1, per_cache * S));
+  std::vector<ComponentCache<Scalar>> caches(SD.NC);
+
+  for (int k0 = 0; k0 < N; k0 += static_cast<int>(steps_per_chunk)) {
+    const int k1 = static_cast<int>(std::min<std::size_t>(N, k0 + steps_per_chunk));
+    // build the caches used in [k0, k1)
+    std::vector<int> need;
+    std::vector<char> scheduled(SD.NC, 0);
+    for (int k = k0; k < k1; ++k)
+      for (int i = 0; i < S; ++i) {
+        const int e = T.eval[static_cast<std::size_t>(k) * S + i];
+        if (e >= 0 && !scheduled[e]) {
+          scheduled[e] = 1;
+          need.push_back(e);
+        }
+      }
+    auto build = [&](std::size_t q) {
+      const int e = need[q];
+      std::vector<double> means, covs;
+      detail::forward_components(mix, m, SD.Phi + static_cast<std::size_t>(e) * m * m,
+                                 SD.Ncov + static_cast<std::size_t>(e) * m * m, means, covs);
+      build_cache(caches[e], K, D, mix.cov, mix.weights, means.data(), covs.data());
+    };
+    if (!parallel_for(need.size(), opt.threads, build, poll, cancel)) return RunResult{true, -1, 0};
+
+    auto body = [&](std::size_t b) {
+      const std::size_t p0 = b * P;
+      const int pn = static_cast<int>(std::min<std::size_t>(P, n - p0));
+      const std::size_t ld = static_cast<std::size_t>(P);
+      const std::size_t slab = static_cast<std::size_t>(D) * ld;
+      std::vector<Scalar> ybuf(static_cast<std::size_t>(S + 1) * slab, Scalar(0));
+      std::vector<Scalar> sbuf(static_cast<std::size_t>(S) * slab, Scalar(0));
+      std::vector<Scalar> hbuf(static_cast<std::size_t>(H) * slab, Scalar(0));
+      std::vector<Scalar> xi(slab, Scalar(0));
+      ScoreScratch<Scalar> ws;
+      ws.reserve(K, D, P);
+      std::vector<Scalar*> Yp(S + 1);
+      for (int i = 0; i <= S; ++i) Yp[i] = ybuf.data() + static_cast<std::size_t>(i) * slab;
+      // load x and history (structure of arrays)
+      for (int p = 0; p < pn; ++p)
+        for (int r = 0; r < D; ++r) Yp[0][static_cast<std::size_t>(r) * ld + p] = state[(p0 + p) * D + r];
+      for (int h = 0; h < H; ++h)
+        for (int p = 0; p < pn; ++p)
+          for (int r = 0; r < D; ++r)
+            hbuf[h * slab + static_cast<std::size_t>(r) * ld + p] = hist_global[((p0 + p) * H + h) * D + r];
+      int head = ring_head[b];
+      long long bad_step = -1;
+      for (int k = k0; k < k1; ++k) {
+        for (int j = 0; j <= S; ++j) {
+          Scalar* y = (j == S) ? Yp[S] : Yp[j];
+          if (j > 0) {
+            const detail::StageOps& op = ops[static_cast<std::size_t>(k) * S + (j - 1)];
+            for (std::size_t q = 0; q < slab; ++q) y[q] = Scalar(0);
+            for (const detail::Term& t : op.terms) {
+              const Scalar* src = t.src == 0   ? Yp[t.idx]
+                                  : t.src == 1 ? sbuf.data() + static_cast<std::size_t>(t.idx) * slab
+                                               : hbuf.data() + static_cast<std::size_t>((head + t.idx) % H) * slab;
+              detail::block_axpy(t.c, m, d, src, y, ld, pn);
+            }
+            if (op.has_noise) {
+              detail::fill_normals(opt.seed, opt.particle_offset + p0,
+                                   static_cast<std::uint32_t>(static_cast<std::uint64_t>(k) * S + (j - 1)), D,
+                                   xi.data(), ld, pn);
+              detail::block_axpy(op.noise, m, d, xi.data(), y, ld, pn);
+            }
+          }
+          if (j == S) break;
+          const int e = T.eval[static_cast<std::size_t>(k) * S + j];
+          if (e < 0) continue;
+          Scalar* s = sbuf.data() + static_cast<std::size_t>(j) * slab;
+          mixture_score_block(caches[e], y, ld, pn, s, ld, static_cast<Scalar*>(nullptr), ws);
+          if (SD.bias) {
+            const double* bv = SD.bias + static_cast<std::size_t>(e) * D;
+            for (int r = 0; r < D; ++r) {
+              const Scalar br = static_cast<Scalar>(bv[r]);
+              for (int p = 0; p < pn; ++p) s[static_cast<std::size_t>(r) * ld + p] += br;
+            }
+          }
+          if (SD.lin_scalar) {
+            const Scalar l = static_cast<Scalar>(SD.lin_scalar[e]);
+            if (l != Scalar(0))
+              for (std::size_t q = 0; q < slab; ++q) s[q] += l * y[q];
+          }
+          if (SD.lin) {
+            const double* A = SD.lin + static_cast<std::size_t>(e) * D * D;
+            for (int r = 0; r < D; ++r) {
+              Scalar* sr = s + static_cast<std::size_t>(r) * ld;
+              for (int c = 0; c < D; ++c) {
+                const Scalar a = static_cast<Scalar>(A[static_cast<std::size_t>(r) * D + c]);
+                if (a == Scalar(0)) continue;
+                const Scalar* yc = y + static_cast<std::size_t>(c) * ld;
+                for (int p = 0; p < pn; ++p) sr[p] += a * yc[p];
+              }
+            }
+          }
+          if (SD.F > 0 && SD.ff_eps && SD.ff_eps[e] != 0.0) {
+            const Scalar eps = static_cast<Scalar>(SD.ff_eps[e]);
+            for (int f = 0; f < SD.F; ++f) {
+              const double* w = SD.ff_freq + static_cast<std::size_t>(f) * D;
+              const double* a = SD.ff_amp + static_cast<std::size_t>(f) * D;
+              for (int p = 0; p < pn; ++p) {
+                double arg = SD.ff_phase[f];
+                for (int r = 0; r < D; ++r) arg += w[r] * static_cast<double>(y[static_cast<std::size_t>(r) * ld + p]);
+                const Scalar cf = eps * static_cast<Scalar>(std::cos(arg));
+                for (int r = 0; r < D; ++r) s[static_cast<std::size_t>(r) * ld + p] += cf * static_cast<Scalar>(a[r]);
+              }
+            }
+          }
+        }
+        // history push, then x <- y_S
+        const int kp = T.keep[k];
+        if (H > 0 && kp >= 0) {
+          head = (head + H - 1) % H;
+          Scalar* dst = hbuf.data() + static_cast<std::size_t>(head) * slab;
+          const Scalar* src = sbuf.data() + static_cast<std::size_t>(kp) * slab;
+          for (std::size_t q = 0; q < slab; ++q) dst[q] = src[q];
+        }
+        std::swap(Yp[0], Yp[S]);
+        if (bad_step < 0) {
+          const Scalar* x = Yp[0];
+          for (int r = 0; r < D && bad_step < 0; ++r)
+            for (int p = 0; p < pn; ++p)
+              if (!std::isfinite(static_cast<double>(x[static_cast<std::size_t>(r) * ld + p]))) {
+                bad_step = k;
+                break;
+              }
+        }
+      }
+      ring_head[b] = head;
+      for (int p = 0; p < pn; ++p)
+        for (int r = 0; r < D; ++r) state[(p0 + p) * D + r] = Yp[0][static_cast<std::size_t>(r) * ld + p];
+      for (int h = 0; h < H; ++h)
+        for (int p = 0; p < pn; ++p)
+          for (int r = 0; r < D; ++r)
+            hist_global[((p0 + p) * H + h) * D + r] = hbuf[h * slab + static_cast<std::size_t>(r) * ld + p];
+      if (bad_step >= 0) {
+        long long cur = first_bad.load();
+        while (bad_step < cur && !first_bad.compare_exchange_weak(cur, bad_step)) {
+        }
+      }
+    };
+    if (!parallel_for(nblocks, opt.threads, body, poll, cancel)) return RunResult{true, -1, 0};
+    for (int e : need) caches[e] = ComponentCache<Scalar>();  // free before the next chunk
+  }
+  RunResult res;
+  res.first_bad_step = first_bad.load() == std::numeric_limits<long long>::max() ? -1 : first_bad.load();
+  if (res.first_bad_step >= 0) {
+    long long cnt = 0;
+    for (std::size_t p = 0; p < n; ++p)
+      for (int r = 0; r < D; ++r)
+        if (!std::isfinite(static_cast<double>(state[p * D + r]))) {
+          ++cnt;
+          break;
+        }
+    res.bad_particles = cnt;
+  }
+  return res;
+}
+
+/// Log-density and score of a mixture at n points (x: n x D row-major), threads over blocks.
+template <class Scalar>
+bool mixture_logpdf_score(const MixtureSpec& mix, const Scalar* x, std::size_t n, Scalar* logp, Scalar* score,
+                          int threads, const std::function<bool()>& poll) {
+  ComponentCache<Scalar> cc;
+  build_cache(cc, mix.K, mix.D, mix.cov, mix.weights, mix.means, mix.covs);
+  const int D = mix.D;
+  const int P = default_block_size(mix.K, D);
+  const std::size_t nblocks = (n + P - 1) / P;
+  std::atomic<bool> cancel{false};
+  auto body = [&](std::size_t b) {
+    const std::size_t p0 = b * P;
+    const int pn = static_cast<int>(std::min<std::size_t>(P, n - p0));
+    std::vector<Scalar> y(static_cast<std::size_t>(D) * P), s(static_cast<std::size_t>(D) * P), lp(P);
+    ScoreScratch<Scalar> ws;
+    ws.reserve(mix.K, D, P);
+    for (int p = 0; p < pn; ++p)
+      for (int r = 0; r < D; ++r) y[static_cast<std::size_t>(r) * P + p] = x[(p0 + p) * D + r];
+    mixture_score_block(cc, y.data(), P, pn, s.data(), P, lp.data(), ws);
+    for (int p = 0; p < pn; ++p) {
+      if (logp) logp[p0 + p] = lp[p];
+      if (score)
+        for (int r = 0; r < D; ++r) score[(p0 + p) * D + r] = s[static_cast<std::size_t>(r) * P + p];
+    }
+  };
+  return parallel_for(nblocks, threads, body, poll, cancel);
+}
+
+}  // namespace scorelab

@@ -1,0 +1,65 @@
+"""scorelab — an exact-score laboratory for diffusion-model theory.
+
+Forward processes (:mod:`scorelab.processes`), targets with exact scores
+(:mod:`scorelab.targets`), time grids (:mod:`scorelab.grids`), samplers as
+coefficient tables (:mod:`scorelab.schemes`), a fast native executor
+(:func:`sample`), exact output laws on Gaussian targets (:func:`exact_law`) and
+metrics (:mod:`scorelab.metrics`).
+"""
+
+from __future__ import annotations
+
+from . import errors, grids, processes, schemes
+from .exact import exact_law
+from .grids import GRID_KINDS, grid
+from .metrics_gaussian import kl_gaussian, w2_gaussian
+from .processes import *  # noqa: F403
+from .processes import __all__ as _processes_all
+from .sample import sample
+from .schemes import Tableau, compile_scheme, scheme_names
+from .targets import Gaussian, GaussianMixture
+
+__version__ = "0.1.0"
+
+
+def build_info() -> dict[str, str]:
+    """Version and build options of the compiled core."""
+    from ._native import core
+
+    c = core()
+    info = {"version": __version__, "core_version": str(c.__version__)}
+    for item in str(c.build_info).split():
+        key, _, value = item.partition("=")
+        info[key] = value
+    return info
+
+
+def cuda_available() -> bool:
+    """Whether the optional CUDA backend was built and sees a GPU."""
+    try:
+        from . import _cuda  # type: ignore[attr-defined]
+    except ImportError:
+        return False
+    return bool(_cuda.device_count() > 0)
+
+
+__all__ = [
+    "GRID_KINDS",
+    "Gaussian",
+    "GaussianMixture",
+    "Tableau",
+    "build_info",
+    "compile_scheme",
+    "cuda_available",
+    "errors",
+    "exact_law",
+    "grid",
+    "grids",
+    "kl_gaussian",
+    "processes",
+    "sample",
+    "scheme_names",
+    "schemes",
+    "w2_gaussian",
+    *_processes_all,
+]

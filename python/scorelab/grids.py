@@ -1,0 +1,268 @@
+r"""Reverse-time grids :math:`T = t_0 > t_1 > \dots > t_N = \delta`.
+
+:func:`grid` builds the standard schedules and validates user-supplied grids;
+:func:`validate_grid` is the validator other modules call on user arrays.
+
+Kinds (``N = steps``, :math:`i = 0, \dots, N`):
+
+``"uniform"``
+    :math:`t_i = T + \frac{i}{N}(\delta - T)`.
+``"logsnr"``
+    uniform in the log-SNR :math:`\lambda(t) = \log(\alpha/\sigma)` between
+    :math:`\lambda(T)` and :math:`\lambda(\delta)`, mapped back with
+    :meth:`~scorelab.processes.Process.t_from_log_snr` (needs a process).
+``"karras"``
+    EDM's schedule (Karras et al. 2022) in the noise level
+    :math:`s(t) = \sigma(t)/\alpha(t) = e^{-\lambda(t)}`:
+    :math:`s_i = (s_{max}^{1/\rho} + \frac{i}{N}(s_{min}^{1/\rho} -
+    s_{max}^{1/\rho}))^\rho`, :math:`s_{max} = s(T)`, :math:`s_{min} = s(\delta)`,
+    :math:`\rho = 7` by default, mapped back to ``t`` (needs a process).
+``"power"``
+    :math:`t_i = (T^{1/\rho} + \frac{i}{N}(\delta^{1/\rho} - T^{1/\rho}))^\rho`,
+    :math:`\rho = 2` by default (denser near :math:`\delta`).
+``"exponential"``
+    the early-stopping schedule of the theory papers (Benton et al.; Chen et al.):
+    step :math:`h_k = \kappa \min(1, t_k)`, i.e. constant steps while
+    :math:`t \ge 1` and geometric decay below 1, with :math:`\kappa \in (0, 1)`
+    found by bisection so that exactly ``N`` steps lead from :math:`T` to
+    :math:`\delta`. For :math:`T \le 1` this is the geometric grid
+    :math:`t_i = T (\delta/T)^{i/N}`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from ._validate import check_int
+
+if TYPE_CHECKING:
+    from .processes import Process
+
+__all__ = ["GRID_KINDS", "grid", "validate_grid"]
+
+#: Names of the built-in grid kinds accepted by :func:`grid`.
+GRID_KINDS: tuple[str, ...] = ("uniform", "logsnr", "karras", "power", "exponential")
+
+_NEEDS_PROCESS = ("logsnr", "karras")
+_DEFAULT_RHO = {"karras": 7.0, "power": 2.0}
+
+
+def validate_grid(
+    t: npt.ArrayLike, process: Process | None = None
+) -> npt.NDArray[np.float64]:
+    """Validate a user-supplied reverse-time grid.
+
+    Parameters
+    ----------
+    t : array_like, shape (N + 1,)
+        Times ``t_0 > t_1 > ... > t_N > 0``.
+    process : Process, optional
+        If given, ``t_0`` must not exceed ``process.t_max``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N + 1,)
+        A ``float64`` copy of ``t``.
+
+    Raises
+    ------
+    TypeError
+        If ``t`` is not real-valued.
+    ValueError
+        If ``t`` is not 1-D, has fewer than 2 entries, contains NaN or inf, is not
+        strictly decreasing, ends at a time ``<= 0`` or starts after
+        ``process.t_max``.
+    """
+    try:
+        raw = np.asarray(t)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"t must be a 1-D array of times ({exc})") from exc
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"t must be real numbers, got dtype {raw.dtype}")
+    arr = np.array(raw, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"t must be 1-D, got shape {arr.shape}")
+    if arr.size < 2:
+        raise ValueError(f"t must have at least 2 entries, got {arr.size}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("t must be finite (no NaN or inf)")
+    if not np.all(np.diff(arr) < 0.0):
+        k = int(np.argmax(np.diff(arr) >= 0.0))
+        raise ValueError(
+            f"t must be strictly decreasing, got t[{k}] = {arr[k]!r} <= "
+            f"t[{k + 1}] = {arr[k + 1]!r}"
+        )
+    if arr[-1] <= 0.0:
+        raise ValueError(f"t must end at a positive time, got t[-1] = {arr[-1]!r}")
+    if process is not None and arr[0] > process.t_max:
+        raise ValueError(
+            f"t must start at or before process.t_max = {process.t_max!r}, "
+            f"got t[0] = {arr[0]!r}"
+        )
+    return arr
+
+
+def _positive(name: str, value: object) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
+    if not math.isfinite(v) or v <= 0.0:
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return v
+
+
+def _exponential(T: float, delta: float, N: int) -> npt.NDArray[np.float64]:
+    r"""Grid with steps :math:`h_k = \kappa \min(1, t_k)` from T to delta in N steps."""
+    i = np.arange(N + 1, dtype=np.float64)
+    if T <= 1.0:
+        return T * np.exp(i / N * math.log(delta / T))
+
+    def end(kappa: float) -> float:
+        # number of constant steps (t_k >= 1 for k < M), then geometric decay
+        M = math.floor((T - 1.0) / kappa) + 1
+        if M >= N:
+            return T - N * kappa
+        return (T - M * kappa) * (1.0 - kappa) ** (N - M)
+
+    lo, hi = 0.0, 1.0 - 1e-15
+    if end(hi) >= delta:
+        raise ValueError(
+            f"steps = {N} is too small for an exponential grid from T = {T!r} "
+            f"(steps must exceed about T - 1 = {T - 1.0:.6g})"
+        )
+    # t_N(kappa) is continuous and strictly decreasing in kappa on (0, 1)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if end(mid) > delta:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 4e-16 * hi:
+            break
+    kappa = 0.5 * (lo + hi)
+    M = min(math.floor((T - 1.0) / kappa) + 1, N)
+    out = np.empty(N + 1)
+    out[: M + 1] = T - kappa * i[: M + 1]
+    if M < N:
+        out[M + 1 :] = out[M] * (1.0 - kappa) ** (i[M + 1 :] - M)
+    return out
+
+
+def grid(
+    kind: str | npt.ArrayLike,
+    steps: int | None = None,
+    T: float | None = None,
+    delta: float = 1e-3,
+    process: Process | None = None,
+    rho: float | None = None,
+) -> npt.NDArray[np.float64]:
+    r"""Reverse-time grid :math:`T = t_0 > \dots > t_N = \delta`.
+
+    Parameters
+    ----------
+    kind : {"uniform", "logsnr", "karras", "power", "exponential"} or array_like
+        Schedule (see the module docstring for the formulas), or an explicit grid,
+        which is validated with :func:`validate_grid` and returned as a copy; then
+        ``steps``, ``T`` and ``rho`` must be left as ``None`` (``delta`` is
+        ignored).
+    steps : int
+        Number of steps ``N >= 1``.
+    T : float, optional
+        Initial (largest) time; defaults to ``process.T``.
+    delta : float, default 1e-3
+        Final (early-stopping) time, ``0 < delta < T``.
+    process : Process, optional
+        Forward process; required for ``"logsnr"`` and ``"karras"`` and for
+        defaulting ``T``; ``T`` must not exceed ``process.t_max``.
+    rho : float, optional
+        Exponent of ``"karras"`` (default 7) and ``"power"`` (default 2).
+
+    Returns
+    -------
+    numpy.ndarray, shape (steps + 1,)
+        Strictly decreasing ``float64`` times with ``t[0] = T`` and
+        ``t[-1] = delta`` exactly.
+
+    Raises
+    ------
+    TypeError
+        If ``steps`` is not an integer.
+    ValueError
+        For an unknown kind (the message lists :data:`GRID_KINDS`), ``steps < 1``,
+        invalid ``T``/``delta``/``rho``, or a missing process.
+
+    Examples
+    --------
+    >>> from scorelab.processes import VP
+    >>> grid("uniform", 4, T=1.0, delta=0.5)
+    array([1.   , 0.875, 0.75 , 0.625, 0.5  ])
+    >>> t = grid("logsnr", 10, process=VP())
+    """
+    if not isinstance(kind, str):
+        for name, value in (("steps", steps), ("T", T), ("rho", rho)):
+            if value is not None:
+                raise ValueError(
+                    f"{name} must be None when an explicit grid array is given"
+                )
+        return validate_grid(kind, process)
+    if kind not in GRID_KINDS:
+        raise ValueError(
+            f"kind must be one of {', '.join(map(repr, GRID_KINDS))} or an array "
+            f"of times; got {kind!r}"
+        )
+    if steps is None:
+        raise ValueError(f"steps is required for kind {kind!r}")
+    N = check_int(steps, "steps", 1)
+    if process is None and kind in _NEEDS_PROCESS:
+        raise ValueError(f"kind {kind!r} needs a process (pass process=...)")
+    if T is None:
+        if process is None:
+            raise ValueError("T must be given when no process is given")
+        T = process.T
+    T_val = _positive("T", T)
+    if process is not None and T_val > process.t_max:
+        raise ValueError(
+            f"T must be <= process.t_max = {process.t_max!r}, got {T_val!r}"
+        )
+    d = _positive("delta", delta)
+    if not d < T_val:
+        raise ValueError(f"delta must be < T = {T_val!r}, got {d!r}")
+    if rho is not None and kind not in _DEFAULT_RHO:
+        raise ValueError(
+            f"rho only applies to kinds 'karras' and 'power', not {kind!r}"
+        )
+    r = _DEFAULT_RHO.get(kind, 1.0) if rho is None else _positive("rho", rho)
+
+    frac = np.arange(N + 1, dtype=np.float64) / N
+    if kind == "uniform":
+        t = T_val + frac * (d - T_val)
+    elif kind == "power":
+        a, b = T_val ** (1.0 / r), d ** (1.0 / r)
+        t = (a + frac * (b - a)) ** r
+    elif kind == "exponential":
+        t = _exponential(T_val, d, N)
+    else:
+        assert process is not None
+        lam_T = float(process.log_snr(T_val))
+        lam_d = float(process.log_snr(d))
+        if kind == "logsnr":
+            lam = lam_T + frac * (lam_d - lam_T)
+        else:  # karras, in log space: s^(1/rho) = exp(-lambda/rho)
+            a, b = math.exp(-lam_T / r), math.exp(-lam_d / r)
+            lam = -r * np.log(a + frac * (b - a))
+        t = np.asarray(process.t_from_log_snr(lam), dtype=np.float64)
+    t = np.array(t, dtype=np.float64)
+    t[0], t[-1] = T_val, d
+    if not np.all(np.diff(t) < 0.0):
+        raise ValueError(
+            f"steps = {N} is too large: the {kind!r} grid from T = {T_val!r} to "
+            f"delta = {d!r} is not strictly decreasing in float64"
+        )
+    return t

@@ -1,0 +1,297 @@
+"""Run a sampler on particles: whole trajectories in the compiled core.
+
+:func:`sample` compiles (scheme, process, grid) into a coefficient table
+(:mod:`scorelab.schemes`), pushes the target's components forward to every
+score-evaluation time, and hands everything to the C++ executor, which runs blocks
+of particles through all steps on several threads with the GIL released. Noise is
+Philox4x32-10 keyed by the seed with counter (coordinate pair, stage lane,
+particle), so the output is bit-identical for any thread count or block size.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._native import core
+from ._validate import as_float_array, check_int
+from .errors import ScoreError, StageTerms
+from .processes import Process
+from .schemes import Tableau, compile_scheme
+from .targets import Gaussian, GaussianMixture, Target, as_seed, default_threads
+
+__all__ = ["InitLaw", "prepare", "sample", "seed_key"]
+
+FloatArray = npt.NDArray[np.float64]
+_COV_CODE = {"full": 0, "diag": 1, "spherical": 2}
+DTYPES = ("float64", "float32")
+
+
+def seed_key(seed: Any) -> int:
+    """The 64-bit Philox key of a seed (int or ``numpy.random.SeedSequence``)."""
+    st = as_seed(seed).generate_state(2, np.uint32)
+    return int(st[0]) | (int(st[1]) << 32)
+
+
+@dataclass
+class InitLaw:
+    """Law of the state at ``t_0``: Gaussian ``N(mean, chol chol^T)`` or given x0."""
+
+    mean: FloatArray | None = None
+    chol: FloatArray | None = None
+    x0: FloatArray | None = None
+
+
+def _check_process(process: Any) -> Process:
+    if not isinstance(process, Process):
+        raise TypeError(f"process must be a scorelab Process, got {type(process).__name__}")
+    return process
+
+
+def _check_target(target: Any) -> Target:
+    if not isinstance(target, Target):
+        raise TypeError(
+            f"target must be a scorelab Gaussian or GaussianMixture, got "
+            f"{type(target).__name__}"
+        )
+    return target
+
+
+def phase_target(target: Target, process: Process) -> Target:
+    """The target in the process's state space (itself unless ``process.m > 1``)."""
+    if process.m == 1:
+        return target
+    return process.phase_space_target(target)  # type: ignore[attr-defined,no-any-return]
+
+
+def stage_maps(process: Process, times: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Forward maps at the given times: ``Phi`` (n, m, m) and ``Ncov`` (n, m, m).
+
+    The marginal at time t of data component N(mu, Sigma) (in the process's state
+    space) is N((Phi ⊗ I) mu, (Phi ⊗ I) Sigma (Phi ⊗ I)^T + Ncov ⊗ I).
+    """
+    t = np.asarray(times, dtype=np.float64)
+    if process.m == 1:
+        Phi = np.asarray(process.alpha(t), dtype=np.float64).reshape(-1, 1, 1)
+        Ncov = np.asarray(process.sigma2(t), dtype=np.float64).reshape(-1, 1, 1)
+        return np.ascontiguousarray(Phi), np.ascontiguousarray(Ncov)
+    Phi, Ncov = process.marginal_maps(t)  # type: ignore[attr-defined]
+    return np.ascontiguousarray(Phi, dtype=np.float64), np.ascontiguousarray(
+        Ncov, dtype=np.float64
+    )
+
+
+def init_law(
+    init: Any, process: Process, target: Target, t0: float, n: int, seed: Any
+) -> InitLaw:
+    """Resolve the ``init`` argument of :func:`sample` into an :class:`InitLaw`.
+
+    ``init`` may be None (the process's prior), ``"zero-data"`` (the law of
+    ``X_{t0}`` when ``X_0 = 0``), ``"exact"`` (the true marginal ``p_{t0}``, sampled
+    exactly, which removes the initialisation error), a :class:`Gaussian` in the
+    state space, or an array (n, D) of initial states.
+    """
+    D = target.dim * process.m
+    if isinstance(init, Gaussian):
+        if init.dim != D:
+            raise ValueError(f"init must be a Gaussian of dimension {D}, got {init.dim}")
+        return InitLaw(mean=init.mean, chol=np.linalg.cholesky(init.cov))
+    if isinstance(init, str) and init == "exact":
+        if process.m != 1:
+            marg = process.marginal(target, t0)  # type: ignore[attr-defined]
+        else:
+            marg = target.noised(process, t0)
+        child = as_seed(seed).spawn(1)[0]
+        return InitLaw(x0=np.ascontiguousarray(marg.sample(n, child)))
+    if init is None or isinstance(init, str):
+        if process.m != 1:
+            mean, cov = process.prior(D // process.m, init=init, T=t0)  # type: ignore[attr-defined]
+            return InitLaw(mean=mean, chol=np.linalg.cholesky(cov))
+        if init not in (None, "zero-data"):
+            raise ValueError(
+                f"init must be None, 'zero-data', 'exact', a Gaussian or an array of "
+                f"shape (n, {D}); got {init!r}"
+            )
+        v = float(process.prior_variance(init, T=t0))
+        return InitLaw(mean=np.zeros(D), chol=np.sqrt(v) * np.eye(D))
+    x0 = as_float_array(init, "init", shape=(n, D))
+    return InitLaw(x0=x0)
+
+
+@dataclass
+class Prepared:
+    """Everything the executors need, computed once per call."""
+
+    table: Tableau
+    score_target: Target
+    phase: Target
+    Phi: FloatArray
+    Ncov: FloatArray
+    terms: StageTerms
+    D: int
+    d: int
+
+
+def prepare(
+    target: Target,
+    process: Process,
+    scheme: str | Tableau,
+    grid: npt.ArrayLike,
+    score_error: ScoreError | None = None,
+    scheme_options: dict[str, Any] | None = None,
+) -> Prepared:
+    """Compile the table, the forward maps and the error terms (shared by executors)."""
+    target = _check_target(target)
+    process = _check_process(process)
+    table = compile_scheme(scheme, process, grid, **(scheme_options or {}))
+    if score_error is not None and not isinstance(score_error, ScoreError):
+        raise TypeError(
+            f"score_error must be a scorelab.errors model, got {type(score_error).__name__}"
+        )
+    st = score_error.score_target(target) if score_error is not None else target
+    st = _check_target(st)
+    if st.dim != target.dim:
+        raise ValueError("score_error: the misspecified target has another dimension")
+    phase = phase_target(st, process)
+    D = phase.dim
+    Phi, Ncov = stage_maps(process, table.stage_times)
+    if score_error is not None:
+        terms = score_error.stage_terms(target, process, table.stage_times, D)
+    else:
+        terms = StageTerms()
+    return Prepared(table, st, phase, Phi, Ncov, terms, D, target.dim)
+
+
+def sample(
+    target: Target,
+    process: Process,
+    scheme: str | Tableau,
+    grid: npt.ArrayLike,
+    n: int,
+    seed: Any = 0,
+    threads: int | None = None,
+    init: Any = None,
+    score_error: ScoreError | None = None,
+    dtype: str = "float64",
+    block: int | None = None,
+    on_nonfinite: str = "raise",
+    return_state: bool = False,
+    particle_offset: int = 0,
+    **scheme_options: Any,
+) -> FloatArray:
+    """Run ``scheme`` from ``t_0 = grid[0]`` down to ``grid[-1]`` on ``n`` particles.
+
+    Parameters
+    ----------
+    target : Gaussian or GaussianMixture
+        Data distribution :math:`p_0` whose exact score (at every time) drives
+        the sampler.
+    process : Process
+        Forward process.
+    scheme : str or Tableau
+        Sampler name (see :func:`scorelab.scheme_names`) or a compiled table.
+    grid : array_like, shape (N + 1,)
+        Decreasing times (:func:`scorelab.grid`).
+    n : int
+        Number of particles (>= 1).
+    seed : int or numpy.random.SeedSequence, default 0
+        Seed of the counter-based generator. Same seed, same output, whatever
+        ``threads`` and ``block``.
+    threads : int, optional
+        CPU threads (default: all available).
+    init : None, "zero-data", "exact", Gaussian or array (n, D), optional
+        Law of the state at ``t_0``: the process's prior (default), the law of
+        :math:`X_{t_0}` given :math:`X_0 = 0`, the exact marginal
+        :math:`p_{t_0}`, a Gaussian, or explicit states.
+    score_error : scorelab.errors model, optional
+        Error added to the exact score (evaluated in the compiled executor).
+    dtype : {"float64", "float32"}
+        Arithmetic precision of the executor.
+    block : int, optional
+        Particles per block (default: sized for the CPU cache).
+    on_nonfinite : {"raise", "warn", "ignore"}
+        What to do if a trajectory becomes NaN/inf: raise ``FloatingPointError``
+        naming the step and time, warn with the count, or return silently.
+    return_state : bool, default False
+        Return the whole state (n, m d) for phase-space processes instead of the
+        position block (n, d).
+    particle_offset : int, default 0
+        Global index of the first particle (to split one run into batches that
+        together equal the unsplit run).
+    **scheme_options
+        Options of the scheme.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, d)
+        Samples at ``grid[-1]``.
+    """
+    n = check_int(n, "n", 1)
+    particle_offset = check_int(particle_offset, "particle_offset", 0)
+    threads = default_threads() if threads is None else check_int(threads, "threads", 1)
+    blk = 0 if block is None else check_int(block, "block", 1)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if on_nonfinite not in ("raise", "warn", "ignore"):
+        raise ValueError(
+            f"on_nonfinite must be 'raise', 'warn' or 'ignore', got {on_nonfinite!r}"
+        )
+    prep = prepare(target, process, scheme, grid, score_error, scheme_options)
+    tab, phase = prep.table, prep.phase
+    il = init_law(init, process, target, float(tab.times[0]), n, seed)
+    t = prep.terms
+    fn = core().run_table_f64 if dtype == "float64" else core().run_table_f32
+    state, bad_step, bad_count = fn(
+        phase.weights,
+        phase.means,
+        phase.covariances,
+        _COV_CODE[phase.covariance_type],
+        tab.m,
+        tab.Y,
+        tab.B,
+        tab.E,
+        tab.C,
+        tab.eval,
+        tab.keep,
+        tab.history,
+        prep.Phi,
+        prep.Ncov,
+        t.bias,
+        t.lin,
+        t.lin_scalar,
+        t.ff_eps,
+        t.ff_freq,
+        t.ff_phase,
+        t.ff_amp,
+        il.x0,
+        il.mean,
+        il.chol,
+        n,
+        seed_key(seed),
+        particle_offset,
+        threads,
+        blk,
+    )
+    if bad_step >= 0 and on_nonfinite != "ignore":
+        k = int(bad_step)
+        msg = (
+            f"sample: {bad_count} of {n} trajectories became non-finite; the first "
+            f"at step {k} (from t={tab.times[k]:.6g} to t={tab.times[k + 1]:.6g}) "
+            f"of scheme {tab.name!r}"
+        )
+        if on_nonfinite == "raise":
+            raise FloatingPointError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    if return_state or process.m == 1:
+        return state  # type: ignore[no-any-return]
+    return np.ascontiguousarray(state[:, : prep.d])
+
+
+def _as_mixture(target: Target) -> GaussianMixture:
+    if isinstance(target, GaussianMixture):
+        return target
+    return GaussianMixture(target.weights, target.means, target.covariances, "full")

@@ -1,0 +1,446 @@
+"""Samplers compiled to per-step coefficient tables ("tableaux").
+
+Every sampler scorelab runs is, for a fixed time grid, an explicit recursion whose
+stages are linear combinations of the step's starting state, earlier states and
+score evaluations of the step, scores kept from previous steps, and fresh Gaussian
+noise (DESIGN.md, section 3). With :math:`y_0 = x_k` (the state at :math:`t_k`),
+stage :math:`j = 1, \\dots, S` of step :math:`k` is
+
+.. math::
+
+    y_j = \\sum_{i<j} Y_{kji}\\, y_i + \\sum_{i<j} B_{kji}\\, s_i
+          + \\sum_{h<H} E_{kjh}\\, \\bar s_h + C_{kj}\\, \\xi_{kj},
+    \\qquad s_i = \\hat s(y_i, \\tau_{ki}),
+
+and :math:`x_{k+1} = y_S`. Here :math:`\\bar s_h` is the score kept ``h + 1`` steps
+ago (step ``k`` keeps :math:`s_{\\mathrm{keep}_k}`), :math:`\\xi_{kj} \\sim \\mathcal
+N(0, I)` is counter-based noise, and every coefficient is an ``m x m`` block acting
+as ``coef ⊗ I_d`` (``m = 1`` except for phase-space processes).
+
+A scheme's code only fills these tables (float64, O(steps)); the CPU executor, the
+CUDA executor and :func:`scorelab.exact_law` all run the same table, so a sampler is
+defined exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .grids import validate_grid
+from .processes import Process
+
+__all__ = [
+    "SCHEMES",
+    "SchemeInfo",
+    "Tableau",
+    "TableBuilder",
+    "compile_scheme",
+    "register_scheme",
+    "scheme_names",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Tableau:
+    """Coefficient table of a scheme on a grid (see the module docstring).
+
+    Attributes
+    ----------
+    name : str
+        Scheme name.
+    times : ndarray, shape (N + 1,)
+        The grid ``t_0 > ... > t_N``.
+    m : int
+        Coefficient block size.
+    Y : ndarray, shape (N, S, S, m, m)
+        ``Y[k, j-1, i]``: coefficient of stage ``j`` on ``y_i``.
+    B : ndarray, shape (N, S, S, m, m)
+        ``B[k, j-1, i]``: coefficient of stage ``j`` on ``s_i``.
+    E : ndarray, shape (N, S, H, m, m)
+        ``E[k, j-1, h]``: coefficient of stage ``j`` on the history score ``h``.
+    C : ndarray, shape (N, S, m, m)
+        ``C[k, j-1]``: noise coefficient of stage ``j``.
+    eval : ndarray of int32, shape (N, S)
+        Index into ``stage_times`` of the score evaluated at ``y_i``, or -1.
+    keep : ndarray of int32, shape (N,)
+        Stage whose score is pushed to the history after step ``k``, or -1.
+    stage_times : ndarray, shape (NC,)
+        Time of each score evaluation.
+    order : float
+        Documented order of convergence (in W2, for the exact score).
+    stochastic : bool
+        Whether the scheme injects noise.
+    """
+
+    name: str
+    times: FloatArray
+    m: int
+    Y: FloatArray
+    B: FloatArray
+    E: FloatArray
+    C: FloatArray
+    eval: npt.NDArray[np.int32]
+    keep: npt.NDArray[np.int32]
+    stage_times: FloatArray
+    order: float
+    stochastic: bool
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        """Number of steps N."""
+        return int(self.eval.shape[0])
+
+    @property
+    def stages(self) -> int:
+        """Stages per step S."""
+        return int(self.eval.shape[1])
+
+    @property
+    def history(self) -> int:
+        """Number of kept scores H."""
+        return int(self.E.shape[2])
+
+    @property
+    def n_score_evals(self) -> int:
+        """Number of score evaluations per trajectory."""
+        return int(self.stage_times.shape[0])
+
+
+class TableBuilder:
+    """Helper that fills a :class:`Tableau` with vectorised per-step coefficients.
+
+    Coefficients are given for all steps at once as arrays of shape (N,) (scalar,
+    meaning ``c * I_m``) or (N, m, m); scalars broadcast.
+
+    Parameters
+    ----------
+    times : ndarray, shape (N + 1,)
+        Decreasing grid.
+    stages : int
+        Stages per step S.
+    history : int
+        Kept scores H.
+    m : int
+        Block size.
+    """
+
+    def __init__(self, times: FloatArray, stages: int, history: int = 0, m: int = 1):
+        self.times = np.asarray(times, dtype=np.float64)
+        self.N = self.times.shape[0] - 1
+        self.S, self.H, self.m = stages, history, m
+        N, S, H = self.N, stages, history
+        self.Y = np.zeros((N, S, S, m, m))
+        self.B = np.zeros((N, S, S, m, m))
+        self.E = np.zeros((N, S, H, m, m))
+        self.C = np.zeros((N, S, m, m))
+        self._tau = np.full((N, S), np.nan)
+        self.keep = np.full(N, -1, dtype=np.int32)
+
+    def _block(self, coef: Any) -> FloatArray:
+        c = np.asarray(coef, dtype=np.float64)
+        m = self.m
+        if c.ndim >= 2 and c.shape[-2:] == (m, m) and (m > 1 or c.ndim == 3):
+            return np.broadcast_to(c, (self.N, m, m))
+        c = np.broadcast_to(c, (self.N,))
+        return c[:, None, None] * np.eye(m)[None]
+
+    def _check(self, j: int, i: int | None = None) -> None:
+        if not 1 <= j <= self.S:
+            raise IndexError(f"stage j must be in 1..{self.S}, got {j}")
+        if i is not None and not 0 <= i < j:
+            raise IndexError(f"source i must be in 0..{j - 1}, got {i}")
+
+    def y(self, j: int, i: int, coef: Any) -> None:
+        """Stage ``j`` gets ``coef * y_i``."""
+        self._check(j, i)
+        self.Y[:, j - 1, i] += self._block(coef)
+
+    def s(self, j: int, i: int, coef: Any) -> None:
+        """Stage ``j`` gets ``coef * s_i`` (the score at ``y_i`` must be evaluated)."""
+        self._check(j, i)
+        self.B[:, j - 1, i] += self._block(coef)
+
+    def hist(self, j: int, h: int, coef: Any) -> None:
+        """Stage ``j`` gets ``coef * (score kept h + 1 steps ago)``."""
+        self._check(j)
+        if not 0 <= h < self.H:
+            raise IndexError(f"history index must be in 0..{self.H - 1}, got {h}")
+        self.E[:, j - 1, h] += self._block(coef)
+
+    def noise(self, j: int, var: Any) -> None:
+        """Stage ``j`` gets fresh noise with covariance ``var`` (scalar or m x m)."""
+        self._check(j)
+        v = self._block(var)
+        if self.m == 1:
+            L = np.sqrt(np.maximum(v, 0.0))
+        else:
+            w, Q = np.linalg.eigh(v)
+            w = np.maximum(w, 0.0)
+            # symmetric square root keeps the block well defined when var is singular
+            L = np.einsum("nij,nj,nkj->nik", Q, np.sqrt(w), Q)
+        self.C[:, j - 1] = L
+
+    def evaluate(self, i: int, tau: Any) -> None:
+        """Evaluate the score at ``y_i`` at times ``tau`` (shape (N,) or scalar)."""
+        if not 0 <= i < self.S:
+            raise IndexError(f"stage i must be in 0..{self.S - 1}, got {i}")
+        self._tau[:, i] = np.broadcast_to(np.asarray(tau, dtype=np.float64), (self.N,))
+
+    def keep_score(self, i: int, steps: Any = slice(None)) -> None:
+        """After each step (or the given steps) keep the score of stage ``i``."""
+        self.keep[steps] = i
+
+    def build(
+        self, name: str, order: float, options: dict[str, Any] | None = None
+    ) -> Tableau:
+        """Finalise: index the evaluated stages and check consistency."""
+        ev = np.full((self.N, self.S), -1, dtype=np.int32)
+        mask = ~np.isnan(self._tau)
+        ev[mask] = np.arange(int(mask.sum()), dtype=np.int32)
+        stage_times = self._tau[mask]
+        used = np.any(self.B != 0, axis=(0, 1, 3, 4))
+        for i in np.flatnonzero(used):
+            bad = np.any(self.B[:, :, i] != 0, axis=(1, 2, 3)) & ~mask[:, i]
+            if np.any(bad):
+                raise ValueError(
+                    f"scheme {name!r}: stage {i} score used but not evaluated at "
+                    f"step {int(np.flatnonzero(bad)[0])}"
+                )
+        return Tableau(
+            name=name,
+            times=self.times.copy(),
+            m=self.m,
+            Y=np.ascontiguousarray(self.Y),
+            B=np.ascontiguousarray(self.B),
+            E=np.ascontiguousarray(self.E),
+            C=np.ascontiguousarray(self.C),
+            eval=ev,
+            keep=self.keep.copy(),
+            stage_times=np.ascontiguousarray(stage_times),
+            order=float(order),
+            stochastic=bool(np.any(self.C != 0)),
+            options=dict(options or {}),
+        )
+
+
+@dataclass(frozen=True)
+class SchemeInfo:
+    """Registry entry of a scheme."""
+
+    name: str
+    kind: str  # "sde" or "ode"
+    order: float
+    source: str
+    summary: str
+    builder: Callable[..., Tableau]
+    options: tuple[str, ...] = ()
+
+
+SCHEMES: dict[str, SchemeInfo] = {}
+
+
+def register_scheme(
+    name: str,
+    kind: str,
+    order: float,
+    source: str,
+    summary: str,
+    options: tuple[str, ...] = (),
+) -> Callable[[Callable[..., Tableau]], Callable[..., Tableau]]:
+    """Decorator registering a table generator ``fn(process, times, **options)``."""
+
+    def deco(fn: Callable[..., Tableau]) -> Callable[..., Tableau]:
+        SCHEMES[name] = SchemeInfo(name, kind, order, source, summary, fn, options)
+        return fn
+
+    return deco
+
+
+def scheme_names() -> list[str]:
+    """Names of the registered schemes."""
+    return sorted(SCHEMES)
+
+
+def compile_scheme(
+    scheme: str | Tableau,
+    process: Process,
+    grid: npt.ArrayLike,
+    **options: Any,
+) -> Tableau:
+    """Compile ``scheme`` on ``grid`` for ``process`` into a :class:`Tableau`.
+
+    Parameters
+    ----------
+    scheme : str or Tableau
+        A registered name (see :func:`scheme_names`) or an already built table
+        (returned unchanged after checking that its grid matches).
+    process : Process
+        Forward process.
+    grid : array_like, shape (N + 1,)
+        Decreasing times (see :func:`scorelab.grid`).
+    **options
+        Scheme options (each scheme lists the ones it accepts).
+
+    Returns
+    -------
+    Tableau
+    """
+    times = validate_grid(grid, process)
+    if isinstance(scheme, Tableau):
+        if options:
+            raise ValueError("options cannot be given with a prebuilt Tableau")
+        if scheme.times.shape != times.shape or not np.allclose(scheme.times, times):
+            raise ValueError("scheme: the Tableau was built on a different grid")
+        return scheme
+    if not isinstance(scheme, str):
+        raise TypeError(f"scheme must be a str or Tableau, got {type(scheme).__name__}")
+    info = SCHEMES.get(scheme)
+    if info is None:
+        raise ValueError(
+            f"unknown scheme {scheme!r}; known schemes: {', '.join(scheme_names())}"
+        )
+    unknown = sorted(set(options) - set(info.options))
+    if unknown:
+        allowed = ", ".join(info.options) if info.options else "none"
+        raise ValueError(
+            f"scheme {scheme!r} does not accept option(s) {', '.join(unknown)}; "
+            f"valid options: {allowed}"
+        )
+    return info.builder(process, times, **options)
+
+
+# ---------------------------------------------------------------------------
+# helpers shared by the generators
+# ---------------------------------------------------------------------------
+def _hi_lo(times: FloatArray) -> tuple[FloatArray, FloatArray]:
+    return times[:-1], times[1:]
+
+
+def _require_scalar(process: Process, scheme: str) -> None:
+    if getattr(process, "m", 1) != 1:
+        raise ValueError(
+            f"scheme {scheme!r} is defined for scalar forward processes; use a "
+            f"scheme that supports phase-space processes (e.g. 'ei-sde', 'ei-ode')"
+        )
+
+
+def _ei(process: Process, times: FloatArray) -> tuple[Any, Any, Any]:
+    hi, lo = _hi_lo(times)
+    return process.ei_coefficients(hi, lo)
+
+
+# ---------------------------------------------------------------------------
+# reverse-SDE schemes
+# ---------------------------------------------------------------------------
+@register_scheme(
+    "ei-sde",
+    kind="sde",
+    order=1.0,
+    source="Chen et al. 2023 (paper 1, Sec. 2), Gao, Nguyen & Zhu 2025 (paper 2)",
+    summary="Exponential integrator of the reverse SDE, score frozen at t_k: "
+    "x' = r x + c s(x, t_k) + sqrt(n) xi.",
+)
+def _ei_sde(process: Process, times: FloatArray) -> Tableau:
+    """Score-frozen exponential integrator of the reverse SDE.
+
+    From :math:`t_k` down to :math:`t_{k+1}`:
+    :math:`x' = r x + c\\, s(x, t_k) + \\sqrt{n}\\,\\xi` with
+    :math:`r = \\alpha_{k+1}/\\alpha_k`,
+    :math:`c = \\int_{t_{k+1}}^{t_k} e^{\\int_{t_{k+1}}^u f} g(u)^2 du` and
+    :math:`n = r^2\\sigma_k^2 - \\sigma_{k+1}^2` (exact for a frozen score).
+    Order 1 in W2 for smooth scores (the Gaussian lower bound of paper 2 has
+    slope 1 in the step size).
+    """
+    r, c, n = _ei(process, times)
+    b = TableBuilder(times, stages=1, history=0, m=process.m)
+    b.evaluate(0, times[:-1])
+    b.y(1, 0, r)
+    b.s(1, 0, c)
+    b.noise(1, n)
+    return b.build("ei-sde", SCHEMES["ei-sde"].order)
+
+
+@register_scheme(
+    "euler-maruyama",
+    kind="sde",
+    order=1.0,
+    source="Song et al. 2021 (reverse-diffusion Euler–Maruyama)",
+    summary="Euler–Maruyama on the reverse SDE dY = [f Y + g^2 s] dt + g dB.",
+)
+def _euler_maruyama(process: Process, times: FloatArray) -> Tableau:
+    """Euler–Maruyama for the reverse SDE.
+
+    :math:`x' = (1 + h f_k) x + h g_k^2 s(x, t_k) + g_k\\sqrt h\\,\\xi`,
+    :math:`h = t_k - t_{k+1}`. Order 1 in W2 on Gaussian targets (weak order 1).
+    """
+    _require_scalar(process, "euler-maruyama")
+    hi, lo = _hi_lo(times)
+    h = hi - lo
+    f, g2 = process.f(hi), process.g2(hi)
+    b = TableBuilder(times, stages=1)
+    b.evaluate(0, hi)
+    b.y(1, 0, 1.0 + h * f)
+    b.s(1, 0, h * g2)
+    b.noise(1, h * g2)
+    return b.build("euler-maruyama", SCHEMES["euler-maruyama"].order)
+
+
+# ---------------------------------------------------------------------------
+# probability-flow ODE schemes
+# ---------------------------------------------------------------------------
+@register_scheme(
+    "ei-ode",
+    kind="ode",
+    order=1.0,
+    source="Kremling, Iafrate, Taheri & Lederer 2025 (paper 3)",
+    summary="Exponential integrator of the probability-flow ODE, score frozen at "
+    "t_k: x' = r x + (c/2) s(x, t_k).",
+)
+def _ei_ode(process: Process, times: FloatArray) -> Tableau:
+    """Score-frozen exponential integrator of the probability-flow ODE.
+
+    :math:`x' = r x + \\tfrac c2 s(x, t_k)` with :math:`r, c` as in ``ei-sde``.
+    First order. Not DDIM, which freezes the noise prediction instead.
+    """
+    r, c, _ = _ei(process, times)
+    b = TableBuilder(times, stages=1, m=process.m)
+    b.evaluate(0, times[:-1])
+    b.y(1, 0, r)
+    b.s(1, 0, 0.5 * np.asarray(c))
+    return b.build("ei-ode", SCHEMES["ei-ode"].order)
+
+
+@register_scheme(
+    "ddim",
+    kind="ode",
+    order=1.0,
+    source="Song, Meng & Ermon 2021 (DDIM); = DPM-Solver-1 (Lu et al. 2022)",
+    summary="DDIM: noise prediction eps = -sigma s frozen; "
+    "x' = r x + (sigma_lo - r sigma_hi) eps.",
+)
+def _ddim(process: Process, times: FloatArray) -> Tableau:
+    """Deterministic DDIM (eta = 0), i.e. DPM-Solver-1.
+
+    With :math:`\\hat\\epsilon = -\\sigma_k s(x, t_k)` frozen over the step,
+    :math:`x' = r x + (\\sigma_{k+1} - r\\sigma_k)\\hat\\epsilon`,
+    :math:`r = \\alpha_{k+1}/\\alpha_k`. Exact for the probability-flow ODE when
+    the noise prediction is constant in log-SNR; first order.
+    """
+    _require_scalar(process, "ddim")
+    hi, lo = _hi_lo(times)
+    a_hi, a_lo = process.alpha(hi), process.alpha(lo)
+    s_hi, s_lo = process.sigma(hi), process.sigma(lo)
+    r = a_lo / a_hi
+    b = TableBuilder(times, stages=1)
+    b.evaluate(0, hi)
+    b.y(1, 0, r)
+    b.s(1, 0, -s_hi * (s_lo - r * s_hi))
+    return b.build("ddim", SCHEMES["ddim"].order)
