@@ -105,13 +105,10 @@ def as_float_array(
             f"{name} must be an array of real numbers, got dtype {arr.dtype}"
         )
     if ndim is not None and arr.ndim != ndim:
-        raise ValueError(
-            f"{name} must have {ndim} dimension(s), got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     if min_ndim is not None and arr.ndim < min_ndim:
         raise ValueError(
-            f"{name} must have at least {min_ndim} dimension(s), got shape "
-            f"{arr.shape}"
+            f"{name} must have at least {min_ndim} dimension(s), got shape {arr.shape}"
         )
     if shape is not None:
         shape = tuple(shape)
@@ -255,7 +252,7 @@ def cholesky_spd(
         If a matrix is not (numerically) positive definite.
     """
     try:
-        return np.linalg.cholesky(S)
+        return np.asarray(np.linalg.cholesky(S), dtype=np.float64)
     except np.linalg.LinAlgError:
         pass
     bad = np.zeros(S.shape[:-2], dtype=bool)

@@ -97,7 +97,7 @@ def _psd_factor(S: _Float) -> _Float:
     :math:`S = V \operatorname{diag}(w) V^\top`.
     """
     try:
-        return np.linalg.cholesky(S)
+        return np.asarray(np.linalg.cholesky(S), dtype=np.float64)
     except np.linalg.LinAlgError:
         w, V = np.linalg.eigh(S)
         return V * np.sqrt(np.maximum(w, 0.0))[..., None, :]

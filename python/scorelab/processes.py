@@ -540,7 +540,7 @@ class Process(abc.ABC):
         guess = self._t_from_log_snr_guess(lam_f)
         if guess is None:
             t = self._bisect_log_snr(lam_f)
-            t = self._newton_log_snr(t, lam_f, steps=3)
+            t = self._newton_log_snr(t, lam_f, steps=4)
         else:
             t = np.asarray(guess, dtype=np.float64)
             if not self._exact_inverse:
@@ -550,21 +550,30 @@ class Process(abc.ABC):
         return _out(t[0] if scalar else t, scalar)
 
     def _newton_log_snr(self, t: FloatArray, lam: FloatArray, steps: int) -> FloatArray:
-        """Safeguarded Newton polish of ``log_snr(t) = lam``."""
+        r"""Safeguarded Newton polish of ``log_snr(t) = lam`` in :math:`u = \log t`.
+
+        :math:`d\lambda/du = -t g^2/(2\sigma^2)`, so
+        :math:`u \leftarrow u + (\lambda(t) - lam)\, 2\sigma^2/(t g^2)`; steps are
+        clipped to :math:`|\Delta u| \le 1` and kept within ``[0, t_max]``.
+        """
         t = np.asarray(t, dtype=np.float64).copy()
         for _ in range(steps):
             ok = t > 0.0
             ts = np.where(ok, t, 1.0)
             with np.errstate(all="ignore"):
-                step = (self._log_snr(ts) - lam) * 2.0 * self._sigma2(ts) / self._g2(ts)
-                new = ts + step
-            good = ok & np.isfinite(new) & (new >= 0.5 * ts) & (new <= 2.0 * ts)
-            good &= new <= self.t_max
+                du = (
+                    (self._log_snr(ts) - lam)
+                    * 2.0
+                    * self._sigma2(ts)
+                    / (ts * self._g2(ts))
+                )
+                new = ts * np.exp(np.clip(du, -1.0, 1.0))
+            good = ok & np.isfinite(new) & (new <= self.t_max)
             t = np.where(good, new, t)
         return t
 
     def _bisect_log_snr(self, lam: FloatArray) -> FloatArray:
-        """Vectorised bisection in log t for the decreasing log-SNR."""
+        """Bracket and bisect (in log t) the decreasing log-SNR to ~1e-3 relative."""
         hi = np.full(lam.shape, min(self.T, self.t_max))
         # expand hi until log_snr(hi) <= lam
         for _ in range(200):
@@ -573,21 +582,22 @@ class Process(abc.ABC):
                 break
             if math.isfinite(self.t_max) and np.all(hi[bad] >= self.t_max):
                 break
-            hi = np.where(bad, np.minimum(2.0 * hi, self.t_max), hi)
+            hi = np.where(bad, np.minimum(16.0 * hi, self.t_max), hi)
         if np.any(self._log_snr(hi) > lam):
             raise ValueError(
                 f"lam is below the range of log_snr for {self.name} "
                 f"(min lam {np.min(lam)!r})"
             )
+        # shrink lo until log_snr(lo) >= lam
         lo = hi.copy()
-        for _ in range(1100):
+        for _ in range(260):
             bad = self._log_snr(lo) < lam
             if not np.any(bad):
                 break
-            lo = np.where(bad, lo * 0.5, lo)
+            lo = np.where(bad, lo / 16.0, lo)
         lo = np.maximum(lo, 1e-300)
         a, b = np.log(lo), np.log(hi)
-        for _ in range(60):
+        while np.max(b - a) > 1e-3:
             mid = 0.5 * (a + b)
             above = self._log_snr(np.exp(mid)) > lam
             a = np.where(above, mid, a)
