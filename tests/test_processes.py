@@ -312,6 +312,19 @@ def test_linear_sde_reproduces_ve_and_ou() -> None:
         np.testing.assert_allclose(x, y, rtol=1e-12)
 
 
+def test_linear_sde_boundary_layers() -> None:
+    # large int f: the sigma^2 integrand is a thin layer at s = t (graded panels)
+    vp = VP()
+    lin = LinearSDE(vp.f, vp.g)
+    t = np.array([2.0, 5.0, 20.0])
+    np.testing.assert_allclose(lin.sigma2(t), vp.sigma2(t), rtol=1e-13)
+    np.testing.assert_allclose(lin.log_snr(t), vp.log_snr(t), rtol=1e-13)
+    # negative drift: alpha grows, the layer sits at s = 0; sigma^2 = e^{2at} - 1
+    grow = LinearSDE(lambda t: -0.5 + 0 * t, lambda t: 1.0 + 0 * t, T=40.0)
+    t = np.array([0.5, 10.0, 40.0])
+    np.testing.assert_allclose(grow.sigma2(t), np.expm1(t), rtol=1e-13)
+
+
 def test_linear_sde_constant_and_scalar_callables() -> None:
     # a callable returning a scalar for array input must not be broadcast blindly
     lin = LinearSDE(lambda t: 1.0, lambda t: math.sqrt(2.0), T=3.0)

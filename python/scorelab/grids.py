@@ -25,7 +25,8 @@ Kinds (``N = steps``, :math:`i = 0, \dots, N`):
     step :math:`h_k = \kappa \min(1, t_k)`, i.e. constant steps while
     :math:`t \ge 1` and geometric decay below 1, with :math:`\kappa \in (0, 1)`
     found by bisection so that exactly ``N`` steps lead from :math:`T` to
-    :math:`\delta`. For :math:`T \le 1` this is the geometric grid
+    :math:`\delta` (so ``N`` must exceed :math:`T - \delta`; ValueError
+    otherwise). For :math:`T \le 1` this is the geometric grid
     :math:`t_i = T (\delta/T)^{i/N}`.
 """
 
@@ -134,8 +135,8 @@ def _exponential(T: float, delta: float, N: int) -> npt.NDArray[np.float64]:
     lo, hi = 0.0, 1.0 - 1e-15
     if end(hi) >= delta:
         raise ValueError(
-            f"steps = {N} is too small for an exponential grid from T = {T!r} "
-            f"(steps must exceed about T - 1 = {T - 1.0:.6g})"
+            f"steps = {N} is too small for an exponential grid from T = {T!r} to "
+            f"delta = {delta!r}: steps of at most 1 need steps > T - delta"
         )
     # t_N(kappa) is continuous and strictly decreasing in kappa on (0, 1)
     for _ in range(200):

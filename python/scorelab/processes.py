@@ -109,25 +109,55 @@ def _leggauss(n: int) -> tuple[FloatArray, FloatArray]:
 
 
 def _gl_nodes(
-    a: npt.ArrayLike, b: npt.ArrayLike, nodes: int = GL_NODES, panels: int = 1
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    nodes: int = GL_NODES,
+    panels: int = 1,
+    fracs: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     r"""Composite Gauss-Legendre nodes and weights on ``[a, b]`` (broadcast).
 
-    Returns ``u, w`` of shape ``broadcast(a, b).shape + (panels * nodes,)`` such
-    that :math:`\int_a^b \phi \approx \sum_j w_j \phi(u_j)` along the last axis.
+    The panel edges are ``a + (b - a) * fracs`` (``fracs`` increasing from 0 to 1;
+    default: ``panels`` equal panels). Returns ``u, w`` of shape
+    ``broadcast(a, b).shape + ((len(fracs) - 1) * nodes,)`` such that
+    :math:`\int_a^b \phi \approx \sum_j w_j \phi(u_j)` along the last axis.
     """
     a_arr, b_arr = np.broadcast_arrays(
         np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     )
     x, w = _leggauss(nodes)
-    frac = np.arange(panels + 1, dtype=np.float64) / panels
-    edges = a_arr[..., None] + (b_arr - a_arr)[..., None] * frac
+    if fracs is None:
+        fracs = np.arange(panels + 1, dtype=np.float64) / panels
+    edges = a_arr[..., None] + (b_arr - a_arr)[..., None] * fracs
     left = edges[..., :-1, None]
     half = 0.5 * (edges[..., 1:, None] - left)
     u = left + half * (x + 1.0)
     wts = half * w
-    shape = a_arr.shape + (panels * nodes,)
+    shape = a_arr.shape + ((len(fracs) - 1) * nodes,)
     return u.reshape(shape), wts.reshape(shape)
+
+
+def _graded_fracs(log_gain: FloatArray, panels: int) -> FloatArray:
+    r"""Panel fractions of ``[0, t]`` for :math:`\int_0^t e^{-2\int_s^t f} g^2 ds`.
+
+    ``log_gain`` holds :math:`\Lambda = \int_0^t f` for the elements of a chunk.
+    When :math:`2|\Lambda|` exceeds 20 the exponential factor has a boundary
+    layer at ``s = t`` (:math:`\Lambda > 0`) or ``s = 0``; panels are then graded
+    geometrically (halving) towards it, so that no panel sees a variation of the
+    exponent much above 40 (where 64-node Gauss-Legendre is still exact to
+    rounding). Each graded panel is split into ``panels`` equal ones.
+    """
+    edges = {0.0, 1.0}
+    for sign in (1.0, -1.0):
+        m = float(np.max(2.0 * sign * log_gain, initial=0.0))
+        if m > 20.0:
+            k = math.ceil(math.log2(m / 20.0)) + 1
+            for j in range(1, k):
+                edges.add(1.0 - 0.5**j if sign > 0 else 0.5**j)
+    base = np.array(sorted(edges))
+    sub = np.arange(panels, dtype=np.float64) / panels
+    fr = (base[:-1, None] + np.diff(base)[:, None] * sub).ravel()
+    return np.append(fr, 1.0)
 
 
 def _chunked(
@@ -1535,13 +1565,19 @@ class LinearSDE(Process):
 
     :math:`\log\alpha(t) = -\int_0^t f` and
     :math:`\sigma(t)^2 = \int_0^t e^{-2\int_s^t f} g(s)^2 ds` are computed by
-    composite Gauss-Legendre quadrature (``panels`` panels of ``nodes`` nodes on
-    ``[0, t]``; the inner integrals by the same rule on ``[s_j, t]``), and the
+    composite Gauss-Legendre quadrature (``panels`` equal panels of ``nodes``
+    nodes on ``[0, t]``; the inner integrals by the same rule on ``[s_j, t]``).
+    When :math:`2|\int_0^t f| > 20` the factor :math:`e^{-2\int_s^t f}` has a
+    boundary layer, and the outer panels of :math:`\sigma^2` are additionally
+    graded geometrically towards it (about :math:`\log_2(2|\int_0^t f|/20)`
+    extra panels), which keeps full accuracy e.g. for VP at ``t = 100``. The
     exponential-integrator coefficients :math:`c = \int e^{L} g^2`,
-    :math:`n = \int e^{2L} g^2` (:math:`L(u) = \int_{t_{lo}}^u f`) likewise, which
-    keeps ``n`` accurate and positive for tiny steps. For smooth ``f``, ``g``
-    one 64-node panel is accurate to about 1e-14; increase ``panels`` for
-    integrands with kinks or steep boundary layers.
+    :math:`n = \int e^{2L} g^2` (:math:`L(u) = \int_{t_{lo}}^u f`) use the
+    same rule on ``[t_lo, t_hi]``, which keeps ``n`` accurate and positive for
+    tiny steps (instead of the cancelling :math:`r^2\sigma_{hi}^2 -
+    \sigma_{lo}^2`). For smooth ``f``, ``g`` one 64-node panel is accurate to
+    about 1e-14; increase ``panels`` for coefficients with kinks (the quadrature
+    converges only algebraically across a kink) or very steep variation.
 
     Parameters
     ----------
@@ -1633,7 +1669,8 @@ class LinearSDE(Process):
 
     def _sigma2(self, t: FloatArray) -> FloatArray:
         def one(tt: FloatArray) -> tuple[FloatArray]:
-            s, w = self._gl(0.0, tt)
+            fracs = _graded_fracs(self._int_f(0.0, tt), self.panels)
+            s, w = _gl_nodes(0.0, tt, self.nodes, fracs=fracs)
             L = self._int_f(s, tt[..., None])
             return (np.sum(w * np.exp(-2.0 * L) * self._g2(s), axis=-1),)
 
