@@ -28,10 +28,14 @@ def make_mixture(d: int, K: int, seed: int = 0) -> sl.GaussianMixture:
     for _ in range(K):
         A = rng.normal(size=(d, d)) / np.sqrt(d)
         covs.append(0.2 * A @ A.T + 0.1 * np.eye(d))
-    return sl.GaussianMixture(np.full(K, 1 / K), 3 * rng.normal(size=(K, d)), np.array(covs))
+    return sl.GaussianMixture(
+        np.full(K, 1 / K), 3 * rng.normal(size=(K, d)), np.array(covs)
+    )
 
 
-def numpy_ei_sde(mix: sl.GaussianMixture, proc: sl.VP, g: np.ndarray, n: int, seed: int) -> np.ndarray:
+def numpy_ei_sde(
+    mix: sl.GaussianMixture, proc: sl.VP, g: np.ndarray, n: int, seed: int
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     d = mix.dim
     x = rng.standard_normal((n, d))
@@ -72,19 +76,28 @@ def main() -> None:
     cases = [(2, 8, 200_000, 50), (16, 8, 20_000, 50)]
     if args.quick:
         cases = [(2, 8, 20_000, 20), (16, 8, 2_000, 20)]
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"threads={args.threads}, scorelab {sl.__version__}, numpy {np.__version__}")
-    print(f"{'d':>4}{'K':>4}{'n':>9}{'steps':>7}{'scorelab ps/s':>16}{'numpy ps/s':>14}{'ratio':>8}  same")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"threads={args.threads}, scorelab {sl.__version__}, numpy {np.__version__}"
+    )
+    print(
+        f"{'d':>4}{'K':>4}{'n':>9}{'steps':>7}{'scorelab ps/s':>16}{'numpy ps/s':>14}{'ratio':>8}  same"
+    )
     for d, K, n, steps in cases:
         mix = make_mixture(d, K)
         g = sl.grid("uniform", steps, process=proc)
-        t_sl, xs = timeit(lambda: sl.sample(mix, proc, "ei-sde", g, n, seed=1, threads=args.threads), args.repeats)
+        t_sl, xs = timeit(
+            lambda: sl.sample(mix, proc, "ei-sde", g, n, seed=1, threads=args.threads),
+            args.repeats,
+        )
         t_np, xn = timeit(lambda: numpy_ei_sde(mix, proc, g, n, seed=1), args.repeats)
         xs, xn = np.asarray(xs), np.asarray(xn)
         se = np.sqrt(xs.var(0) / n + xn.var(0) / n)
         same = bool(np.all(np.abs(xs.mean(0) - xn.mean(0)) < 5 * se))
         ps = n * steps
-        print(f"{d:>4}{K:>4}{n:>9}{steps:>7}{ps / t_sl:>16.3e}{ps / t_np:>14.3e}{t_np / t_sl:>8.1f}  {same}")
+        print(
+            f"{d:>4}{K:>4}{n:>9}{steps:>7}{ps / t_sl:>16.3e}{ps / t_np:>14.3e}{t_np / t_sl:>8.1f}  {same}"
+        )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def main(out: str = "quickstart.png") -> None:
         for _ in range(50):
             xb = x[brng.integers(0, n, n)]
             boots.append(sl.w2_gaussian(xb.mean(0), np.cov(xb.T), ref.mean, ref.cov))
-        rows.append(("gmm-2d-8 (Gelbrich, MC)", "ei-sde", steps, w2, float(np.std(boots))))
+        rows.append(
+            ("gmm-2d-8 (Gelbrich, MC)", "ei-sde", steps, w2, float(np.std(boots)))
+        )
 
     print(f"{'target':<26}{'scheme':<10}{'steps':>6}{'W2':>14}{'stderr':>12}")
     for r in rows:
@@ -74,7 +76,9 @@ def main(out: str = "quickstart.png") -> None:
         w = np.array([r[3] for r in sel])
         e = np.array([r[4] for r in sel])
         slope = np.polyfit(np.log(s), np.log(np.maximum(w, 1e-300)), 1)[0]
-        ax.errorbar(s, w, yerr=e, marker="o", label=f"{key[0]}, {key[1]} (slope {slope:.2f})")
+        ax.errorbar(
+            s, w, yerr=e, marker="o", label=f"{key[0]}, {key[1]} (slope {slope:.2f})"
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("steps")

@@ -26,7 +26,12 @@ def gauss():
 
 def test_philox_known_answer():
     core = _native.core()
-    assert core.philox4x32_10(0, 0, 0, 0, 0, 0) == (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)
+    assert core.philox4x32_10(0, 0, 0, 0, 0, 0) == (
+        0x6627E8D5,
+        0xE169C58D,
+        0xBC57AC4C,
+        0x9B00DBD8,
+    )
     assert core.philox4x32_10(
         0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF
     ) == (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)
@@ -74,7 +79,11 @@ def test_executor_equals_numpy_reference():
     mix = GaussianMixture(
         [0.2, 0.5, 0.3],
         [[-2.0, 0.0], [1.0, 1.0], [2.0, -1.0]],
-        [[[0.5, 0.1], [0.1, 0.3]], [[0.2, 0.0], [0.0, 0.4]], [[1.0, -0.3], [-0.3, 0.5]]],
+        [
+            [[0.5, 0.1], [0.1, 0.3]],
+            [[0.2, 0.0], [0.0, 0.4]],
+            [[1.0, -0.3], [-0.3, 0.5]],
+        ],
     )
     proc = VP()
     g = grid("uniform", 15, process=proc)
@@ -85,7 +94,9 @@ def test_executor_equals_numpy_reference():
 
 
 def test_bitwise_reproducible_across_threads_and_blocks():
-    mix = GaussianMixture([0.5, 0.5], [[-1.0, 0, 0], [1.0, 0, 0]], [0.3, 0.6], "spherical")
+    mix = GaussianMixture(
+        [0.5, 0.5], [[-1.0, 0, 0], [1.0, 0, 0]], [0.3, 0.6], "spherical"
+    )
     proc = VP()
     g = grid("uniform", 10, process=proc)
     a = sample(mix, proc, "ei-sde", g, 1001, seed=9, threads=1)
@@ -137,7 +148,12 @@ def test_keyboard_interrupt_is_prompt():
     """Ctrl-C (SIGINT) stops a long sampling call within about a second."""
     import _thread
 
-    mix = GaussianMixture(np.full(8, 1 / 8), np.random.default_rng(0).normal(size=(8, 16)), np.ones(8), "spherical")
+    mix = GaussianMixture(
+        np.full(8, 1 / 8),
+        np.random.default_rng(0).normal(size=(8, 16)),
+        np.ones(8),
+        "spherical",
+    )
     proc = VP()
     g = grid("uniform", 2000, process=proc)
     timer = threading.Timer(0.5, _thread.interrupt_main)
@@ -166,7 +182,13 @@ def test_keyboard_interrupt_is_prompt():
 )
 def test_bad_arguments(gauss, kwargs, exc, match):
     proc = VP()
-    args = dict(target=gauss, process=proc, scheme="ei-sde", grid=grid("uniform", 5, process=proc), n=10)
+    args = dict(
+        target=gauss,
+        process=proc,
+        scheme="ei-sde",
+        grid=grid("uniform", 5, process=proc),
+        n=10,
+    )
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         sample(**args)

@@ -14,8 +14,13 @@ from scorelab.targets import Gaussian, GaussianMixture
 
 
 def _scipy_mixture_logpdf(w, mu, covs, x):
-    dens = [np.log(wk) + multivariate_normal(m, c).logpdf(x) for wk, m, c in zip(w, mu, covs)]
-    return np.logaddexp.reduce(np.atleast_2d(np.array(dens)).reshape(len(w), -1), axis=0)
+    dens = [
+        np.log(wk) + multivariate_normal(m, c).logpdf(x)
+        for wk, m, c in zip(w, mu, covs)
+    ]
+    return np.logaddexp.reduce(
+        np.atleast_2d(np.array(dens)).reshape(len(w), -1), axis=0
+    )
 
 
 @given(mixtures(max_d=4, max_k=4, covariance_type="full"), st.integers(0, 2**31))
@@ -23,19 +28,27 @@ def test_mixture_logpdf_matches_scipy(mix, seed):
     w, mu, covs = mix
     gm = GaussianMixture(w, mu, covs)
     x = np.random.default_rng(seed).normal(size=(7, mu.shape[1])) * 3
-    np.testing.assert_allclose(gm.logpdf(x), _scipy_mixture_logpdf(w, mu, covs, x), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        gm.logpdf(x), _scipy_mixture_logpdf(w, mu, covs, x), rtol=1e-9, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("ctype", ["full", "diag", "spherical"])
 @given(data=st.data())
 def test_score_is_gradient_of_logpdf(ctype, data):
-    w, mu, covs = data.draw(mixtures(max_d=3, max_k=3, covariance_type=ctype, cond_max=50))
+    w, mu, covs = data.draw(
+        mixtures(max_d=3, max_k=3, covariance_type=ctype, cond_max=50)
+    )
     gm = GaussianMixture(w, mu, covs, covariance_type=ctype)
     d = mu.shape[1]
     x = mu[0] + 0.5
     h = 1e-5
-    fd = np.array([(gm.logpdf(x + h * e) - gm.logpdf(x - h * e)) / (2 * h) for e in np.eye(d)])
-    np.testing.assert_allclose(gm.score(x), fd, rtol=1e-5, atol=1e-5 * (1 + np.abs(fd).max()))
+    fd = np.array(
+        [(gm.logpdf(x + h * e) - gm.logpdf(x - h * e)) / (2 * h) for e in np.eye(d)]
+    )
+    np.testing.assert_allclose(
+        gm.score(x), fd, rtol=1e-5, atol=1e-5 * (1 + np.abs(fd).max())
+    )
 
 
 @given(gaussians(max_d=5))
@@ -45,7 +58,9 @@ def test_k1_mixture_equals_gaussian(g):
     G = Gaussian(m, S)
     M = GaussianMixture([1.0], m[None], S[None])
     np.testing.assert_allclose(G.score(x), M.score(x), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(G.score(x), -np.linalg.solve(S, x - m), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(
+        G.score(x), -np.linalg.solve(S, x - m), rtol=1e-8, atol=1e-8
+    )
     assert G.logpdf(x) == pytest.approx(multivariate_normal(m, S).logpdf(x), rel=1e-10)
 
 
@@ -64,7 +79,9 @@ def test_diag_and_spherical_equal_full():
 
 
 def test_far_points_are_finite():
-    gm = GaussianMixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]], [[0.01, 0.01], [0.01, 0.01]], "diag")
+    gm = GaussianMixture(
+        [0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]], [[0.01, 0.01], [0.01, 0.01]], "diag"
+    )
     x = np.array([[50.0 * 0.1 * 100, 0.0], [-500.0, 500.0]])
     s = gm.score(x)
     assert np.all(np.isfinite(s)) and np.all(np.isfinite(gm.logpdf(x)))
@@ -103,19 +120,43 @@ def test_from_sklearn_all_types():
     for ct in ("full", "tied", "diag", "spherical"):
         model = sk.GaussianMixture(2, covariance_type=ct, random_state=0).fit(x)
         gm = GaussianMixture.from_sklearn(model)
-        np.testing.assert_allclose(gm.logpdf(x[:20]), model.score_samples(x[:20]), rtol=1e-8)
+        np.testing.assert_allclose(
+            gm.logpdf(x[:20]), model.score_samples(x[:20]), rtol=1e-8
+        )
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         (dict(weights=[0.5, 0.6], means=[[0.0], [1.0]], covs=[1.0, 1.0]), "sum to 1"),
-        (dict(weights=[-0.5, 1.5], means=[[0.0], [1.0]], covs=[1.0, 1.0]), "non-negative"),
+        (
+            dict(weights=[-0.5, 1.5], means=[[0.0], [1.0]], covs=[1.0, 1.0]),
+            "non-negative",
+        ),
         (dict(weights=[0.5, 0.5], means=[[0.0], [np.nan]], covs=[1.0, 1.0]), "means"),
         (dict(weights=[0.5, 0.5], means=[[0.0], [1.0]], covs=[1.0, -1.0]), "covs"),
-        (dict(weights=[1.0], means=[[0.0, 0.0]], covs=[[[1.0, 2.0], [2.0, 1.0]]], covariance_type="full"), "covs"),
-        (dict(weights=[1.0], means=[[0.0, 0.0]], covs=[[[1.0, 0.5], [0.0, 1.0]]], covariance_type="full"), "symmetric"),
-        (dict(weights=[1.0], means=[[0.0]], covs=[1.0], covariance_type="tied"), "covariance_type"),
+        (
+            dict(
+                weights=[1.0],
+                means=[[0.0, 0.0]],
+                covs=[[[1.0, 2.0], [2.0, 1.0]]],
+                covariance_type="full",
+            ),
+            "covs",
+        ),
+        (
+            dict(
+                weights=[1.0],
+                means=[[0.0, 0.0]],
+                covs=[[[1.0, 0.5], [0.0, 1.0]]],
+                covariance_type="full",
+            ),
+            "symmetric",
+        ),
+        (
+            dict(weights=[1.0], means=[[0.0]], covs=[1.0], covariance_type="tied"),
+            "covariance_type",
+        ),
     ],
 )
 def test_bad_input(kwargs, match):

@@ -85,7 +85,9 @@ class StageTerms:
         )
 
 
-def _time_scale(scale: float | Callable[[FloatArray], Any], t: FloatArray) -> FloatArray:
+def _time_scale(
+    scale: float | Callable[[FloatArray], Any], t: FloatArray
+) -> FloatArray:
     if callable(scale):
         out = np.broadcast_to(np.asarray(scale(t), dtype=np.float64), t.shape)
     else:
@@ -104,7 +106,9 @@ class ScoreError:
 
     affine: bool = True
 
-    def stage_terms(self, target: Target, process: Process, times: FloatArray, D: int) -> StageTerms:
+    def stage_terms(
+        self, target: Target, process: Process, times: FloatArray, D: int
+    ) -> StageTerms:
         """Coefficients of the error at the score-evaluation ``times`` (NC,)."""
         raise NotImplementedError
 
@@ -126,7 +130,9 @@ class Sum(ScoreError):
         self.models = models
         self.affine = all(m.affine for m in models)
 
-    def stage_terms(self, target: Target, process: Process, times: FloatArray, D: int) -> StageTerms:
+    def stage_terms(
+        self, target: Target, process: Process, times: FloatArray, D: int
+    ) -> StageTerms:
         out = StageTerms()
         for m in self.models:
             out = out.merge(m.stage_terms(target, process, times, D))
@@ -150,18 +156,26 @@ class Bias(ScoreError):
     """
 
     def __init__(self, vector: Any, scale: float | Callable[[FloatArray], Any] = 1.0):
-        self.vector = vector if callable(vector) else as_float_array(vector, "vector", ndim=1)
+        self.vector = (
+            vector if callable(vector) else as_float_array(vector, "vector", ndim=1)
+        )
         self.scale = scale
 
-    def stage_terms(self, target: Target, process: Process, times: FloatArray, D: int) -> StageTerms:
+    def stage_terms(
+        self, target: Target, process: Process, times: FloatArray, D: int
+    ) -> StageTerms:
         t = np.asarray(times, dtype=np.float64)
         if callable(self.vector):
             b = as_float_array(self.vector(t), "vector(t)", shape=(t.shape[0], D))
         else:
             if self.vector.shape[0] != D:
-                raise ValueError(f"vector must have shape ({D},), got {self.vector.shape}")
+                raise ValueError(
+                    f"vector must have shape ({D},), got {self.vector.shape}"
+                )
             b = np.broadcast_to(self.vector, (t.shape[0], D))
-        return StageTerms(bias=np.ascontiguousarray(b * _time_scale(self.scale, t)[:, None]))
+        return StageTerms(
+            bias=np.ascontiguousarray(b * _time_scale(self.scale, t)[:, None])
+        )
 
 
 class Linear(ScoreError):
@@ -178,15 +192,23 @@ class Linear(ScoreError):
     def __init__(self, matrix: Any, scale: float | Callable[[FloatArray], Any] = 1.0):
         A = as_float_array(matrix, "matrix")
         if A.ndim not in (0, 2) or (A.ndim == 2 and A.shape[0] != A.shape[1]):
-            raise ValueError(f"matrix must be a scalar or a square matrix, got shape {A.shape}")
+            raise ValueError(
+                f"matrix must be a scalar or a square matrix, got shape {A.shape}"
+            )
         self.matrix = A
         self.scale = scale
 
-    def stage_terms(self, target: Target, process: Process, times: FloatArray, D: int) -> StageTerms:
+    def stage_terms(
+        self, target: Target, process: Process, times: FloatArray, D: int
+    ) -> StageTerms:
         t = np.asarray(times, dtype=np.float64)
         sc = _time_scale(self.scale, t)
         if self.matrix.ndim == 0:
             return StageTerms(lin_scalar=sc * float(self.matrix))
         if self.matrix.shape != (D, D):
-            raise ValueError(f"matrix must have shape ({D}, {D}), got {self.matrix.shape}")
-        return StageTerms(lin=np.ascontiguousarray(sc[:, None, None] * self.matrix[None]))
+            raise ValueError(
+                f"matrix must have shape ({D}, {D}), got {self.matrix.shape}"
+            )
+        return StageTerms(
+            lin=np.ascontiguousarray(sc[:, None, None] * self.matrix[None])
+        )

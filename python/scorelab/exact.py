@@ -29,7 +29,7 @@ from .errors import ScoreError
 from .processes import Process
 from .sample import init_law, prepare
 from .schemes import Tableau
-from .targets import Gaussian, Target
+from .targets import Gaussian
 
 __all__ = ["exact_law"]
 
@@ -115,7 +115,10 @@ def exact_law(
             "score_error must be affine in y (Bias, Linear, Misspecified by a "
             "Gaussian) for an exact law; use sample() for non-affine errors"
         )
-    if not isinstance(prep.score_target, Gaussian) and prep.score_target.n_components != 1:
+    if (
+        not isinstance(prep.score_target, Gaussian)
+        and prep.score_target.n_components != 1
+    ):
         raise ValueError("exact_law needs a Gaussian score target (K = 1)")
     tab = prep.table
     m, D = tab.m, prep.D
@@ -131,7 +134,9 @@ def exact_law(
             marg = process.marginal(target, t0)  # type: ignore[attr-defined]
         init_mean, init_cov = marg.mean, marg.cov
     elif isinstance(init, np.ndarray):
-        raise TypeError("init must be a law (None, 'zero-data', 'exact' or a Gaussian) here")
+        raise TypeError(
+            "init must be a law (None, 'zero-data', 'exact' or a Gaussian) here"
+        )
     else:
         il = init_law(init, process, target, float(tab.times[0]), 1, 0)
         assert il.mean is not None and il.chol is not None
@@ -154,9 +159,7 @@ def exact_law(
         Pib = _blocks(rot[1], m, d)
         mu0b = _vec_blocks(Qf.T @ mu0, m, d)
         mib = _vec_blocks(Qf.T @ init_mean, m, d)
-        lin_b = (
-            [_blocks(M, m, d) for M in rot[2:]] if terms.lin is not None else None
-        )
+        lin_b = [_blocks(M, m, d) for M in rot[2:]] if terms.lin is not None else None
         bias_b = (
             np.stack([_vec_blocks(Qf.T @ terms.bias[c], m, d) for c in range(NC)])
             if terms.bias is not None
@@ -167,7 +170,9 @@ def exact_law(
         nb, B = 1, D
         S0b, Pib = S0[None], init_cov[None]
         mu0b, mib = mu0[None], init_mean[None]
-        lin_b = [terms.lin[c][None] for c in range(NC)] if terms.lin is not None else None
+        lin_b = (
+            [terms.lin[c][None] for c in range(NC)] if terms.lin is not None else None
+        )
         bias_b = terms.bias[:, None, :] if terms.bias is not None else None
         rep = d  # coefficient acts as coef ⊗ I_d
 

@@ -48,7 +48,9 @@ class InitLaw:
 
 def _check_process(process: Any) -> Process:
     if not isinstance(process, Process):
-        raise TypeError(f"process must be a scorelab Process, got {type(process).__name__}")
+        raise TypeError(
+            f"process must be a scorelab Process, got {type(process).__name__}"
+        )
     return process
 
 
@@ -98,7 +100,9 @@ def init_law(
     D = target.dim * process.m
     if isinstance(init, Gaussian):
         if init.dim != D:
-            raise ValueError(f"init must be a Gaussian of dimension {D}, got {init.dim}")
+            raise ValueError(
+                f"init must be a Gaussian of dimension {D}, got {init.dim}"
+            )
         return InitLaw(mean=init.mean, chol=np.linalg.cholesky(init.cov))
     if isinstance(init, str) and init == "exact":
         if process.m != 1:

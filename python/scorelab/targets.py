@@ -115,8 +115,7 @@ class Target:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != self.dim:
             raise ValueError(
-                f"x must have shape (n, {self.dim}) or ({self.dim},), got "
-                f"{np.shape(x)}"
+                f"x must have shape (n, {self.dim}) or ({self.dim},), got {np.shape(x)}"
             )
         return np.ascontiguousarray(arr), single
 
