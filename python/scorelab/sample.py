@@ -31,6 +31,24 @@ _COV_CODE = {"full": 0, "diag": 1, "spherical": 2}
 DTYPES = ("float64", "float32")
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return None
+
+
+def memory_estimate(n: int, D: int, history: int, itemsize: int, x0: bool) -> int:
+    """Bytes ``sample`` allocates for n particles: state, kept scores, output copy."""
+    per = D * (itemsize * (1 + history) + (8 if x0 else 0))
+    return int(n) * per
+
+
 def seed_key(seed: Any) -> int:
     """The 64-bit Philox key of a seed (int or ``numpy.random.SeedSequence``)."""
     st = as_seed(seed).generate_state(2, np.uint32)
@@ -248,6 +266,17 @@ def sample(
     tab, phase = prep.table, prep.phase
     il = init_law(init, process, target, float(tab.times[0]), n, seed)
     t = prep.terms
+    need = memory_estimate(
+        n, prep.D, tab.history, 8 if dtype == "float64" else 4, il.x0 is not None
+    )
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise MemoryError(
+            f"sample: n={n} particles in dimension {prep.D} need about "
+            f"{need / 2**30:.2f} GiB (state and kept scores), but only "
+            f"{avail / 2**30:.2f} GiB are available; sample in batches with "
+            f"particle_offset (the batches together equal one run)"
+        )
     fn = core().run_table_f64 if dtype == "float64" else core().run_table_f32
     state, bad_step, bad_count = fn(
         phase.weights,
