@@ -444,3 +444,125 @@ def _ddim(process: Process, times: FloatArray) -> Tableau:
     b.y(1, 0, r)
     b.s(1, 0, -s_hi * (s_lo - r * s_hi))
     return b.build("ddim", SCHEMES["ddim"].order)
+
+
+@register_scheme(
+    "ddpm",
+    kind="sde",
+    order=1.0,
+    source="Ho, Jain & Abbeel 2020 (ancestral sampling); Song et al. 2021 for VE",
+    summary="Ancestral sampling from the Gaussian posterior q(x_lo | x_hi, x0_hat) "
+    "with x0_hat = (x + sigma_hi^2 s) / alpha_hi.",
+)
+def _ddpm(process: Process, times: FloatArray) -> Tableau:
+    """Ancestral (DDPM) sampler for any scalar process.
+
+    With the transition :math:`X_{hi} | X_{lo} \\sim \\mathcal N(a X_{lo}, v)`,
+    :math:`a = \\alpha_{hi}/\\alpha_{lo}`, :math:`v = \\sigma_{hi}^2 -
+    a^2\\sigma_{lo}^2`, the posterior :math:`q(x_{lo} | x_{hi}, x_0)` is Gaussian;
+    substituting :math:`\\hat x_0 = (x + \\sigma_{hi}^2 s)/\\alpha_{hi}` gives
+    :math:`x' = (a\\sigma_{lo}^2/\\sigma_{hi}^2 + v/(a\\sigma_{hi}^2))\\, x + (v/a)\\,
+    s + \\sqrt{\\sigma_{lo}^2 v/\\sigma_{hi}^2}\\,\\xi`. For VP this is DDPM, for VE
+    the ancestral SMLD sampler. First order.
+    """
+    _require_scalar(process, "ddpm")
+    hi, lo = _hi_lo(times)
+    a = process.alpha(hi) / process.alpha(lo)
+    s2h, s2l = process.sigma2(hi), process.sigma2(lo)
+    v = s2h - a * a * s2l
+    b = TableBuilder(times, stages=1)
+    b.evaluate(0, hi)
+    b.y(1, 0, a * s2l / s2h + v / (a * s2h))
+    b.s(1, 0, v / a)
+    b.noise(1, s2l * v / s2h)
+    return b.build("ddpm", SCHEMES["ddpm"].order)
+
+
+@register_scheme(
+    "euler",
+    kind="ode",
+    order=1.0,
+    source="Euler's method on the probability-flow ODE (Song et al. 2021)",
+    summary="x' = (1 + h f) x + (h g^2 / 2) s(x, t_k).",
+)
+def _euler(process: Process, times: FloatArray) -> Tableau:
+    """Euler's method on :math:`dx/dt = -f x - \\tfrac12 g^2 \\nabla\\log p_t`.
+
+    Backwards in time with :math:`h = t_k - t_{k+1}`:
+    :math:`x' = (1 + h f_k) x + \\tfrac h2 g_k^2 s(x, t_k)`. First order.
+    """
+    _require_scalar(process, "euler")
+    hi, lo = _hi_lo(times)
+    h = hi - lo
+    b = TableBuilder(times, stages=1)
+    b.evaluate(0, hi)
+    b.y(1, 0, 1.0 + h * process.f(hi))
+    b.s(1, 0, 0.5 * h * process.g2(hi))
+    return b.build("euler", SCHEMES["euler"].order)
+
+
+@register_scheme(
+    "heun",
+    kind="ode",
+    order=2.0,
+    source="Karras et al. 2022 (EDM, Algorithm 1, deterministic)",
+    summary="Heun's second-order method on the probability-flow ODE in t.",
+)
+def _heun(process: Process, times: FloatArray) -> Tableau:
+    """Heun's method (explicit trapezoid) on the probability-flow ODE.
+
+    With :math:`v(x, t) = f(t) x + \\tfrac12 g(t)^2 s(x, t)` (the backward-time
+    velocity) and :math:`h = t_k - t_{k+1}`: :math:`y_1 = x + h v(x, t_k)`,
+    :math:`x' = x + \\tfrac h2 (v(x, t_k) + v(y_1, t_{k+1}))`. For VE with
+    :math:`\\sigma(t) = t` this is EDM's deterministic sampler (the stochastic churn
+    of EDM is not offered). Second order; two score evaluations per step.
+    """
+    _require_scalar(process, "heun")
+    hi, lo = _hi_lo(times)
+    h = hi - lo
+    f_hi, f_lo = process.f(hi), process.f(lo)
+    g_hi, g_lo = process.g2(hi), process.g2(lo)
+    b = TableBuilder(times, stages=2)
+    b.evaluate(0, hi)
+    b.y(1, 0, 1.0 + h * f_hi)
+    b.s(1, 0, 0.5 * h * g_hi)
+    b.evaluate(1, lo)
+    b.y(2, 0, 1.0 + 0.5 * h * f_hi)
+    b.s(2, 0, 0.25 * h * g_hi)
+    b.y(2, 1, 0.5 * h * f_lo)
+    b.s(2, 1, 0.25 * h * g_lo)
+    return b.build("heun", SCHEMES["heun"].order)
+
+
+@register_scheme(
+    "dpm-solver-2",
+    kind="ode",
+    order=2.0,
+    source="Lu et al. 2022 (DPM-Solver-2, singlestep, r1 = 1/2)",
+    summary="Exponential integrator in log-SNR with a midpoint noise prediction.",
+)
+def _dpm_solver_2(process: Process, times: FloatArray) -> Tableau:
+    """DPM-Solver-2 (singlestep, midpoint in log-SNR).
+
+    With :math:`\\lambda = \\log(\\alpha/\\sigma)`, :math:`h = \\lambda_{k+1} -
+    \\lambda_k`, the midpoint :math:`\\lambda_m = \\lambda_k + h/2` and
+    :math:`\\hat\\epsilon = -\\sigma s`:
+    :math:`u = \\tfrac{\\alpha_m}{\\alpha_k} x - \\sigma_m (e^{h/2} - 1)
+    \\hat\\epsilon(x, t_k)`, :math:`x' = \\tfrac{\\alpha_{k+1}}{\\alpha_k} x -
+    \\sigma_{k+1}(e^h - 1)\\hat\\epsilon(u, t_m)`. Second order.
+    """
+    _require_scalar(process, "dpm-solver-2")
+    hi, lo = _hi_lo(times)
+    lam_hi, lam_lo = process.log_snr(hi), process.log_snr(lo)
+    h = lam_lo - lam_hi
+    mid = process.t_from_log_snr(lam_hi + 0.5 * h)
+    a_hi, a_mid, a_lo = process.alpha(hi), process.alpha(mid), process.alpha(lo)
+    s_hi, s_mid, s_lo = process.sigma(hi), process.sigma(mid), process.sigma(lo)
+    b = TableBuilder(times, stages=2)
+    b.evaluate(0, hi)
+    b.y(1, 0, a_mid / a_hi)
+    b.s(1, 0, s_mid * np.expm1(0.5 * h) * s_hi)
+    b.evaluate(1, mid)
+    b.y(2, 0, a_lo / a_hi)
+    b.s(2, 1, s_lo * np.expm1(h) * s_mid)
+    return b.build("dpm-solver-2", SCHEMES["dpm-solver-2"].order)
