@@ -266,9 +266,13 @@ def exact_law(
         kp = int(tab.keep[k])
         if H > 0:
             if kp >= 0:
-                nA[:, B : 2 * B] = sA[kp]  # type: ignore[assignment]
-                nbv[:, B : 2 * B] = sb[kp]  # type: ignore[assignment]
-                nG[:, B : 2 * B] = sG[kp]  # type: ignore[assignment]
+                if kp < S:  # a score
+                    src = (sA[kp], sb[kp], sG[kp])
+                else:  # a stage state
+                    src = (yA[kp - S], yb[kp - S], yG[kp - S])
+                nA[:, B : 2 * B] = src[0]  # type: ignore[assignment]
+                nbv[:, B : 2 * B] = src[1]  # type: ignore[assignment]
+                nG[:, B : 2 * B] = src[2]  # type: ignore[assignment]
                 for h in range(1, H):
                     nA[:, (1 + h) * B : (2 + h) * B, h * B : (1 + h) * B] = eyeB
             else:

@@ -6,7 +6,8 @@
 //         + C[k,j] xi_{k,j}
 // where s_i = score(y_i, tau_{k,i}) + error terms is evaluated iff eval[k,i] >= 0
 // (the index of the stage's score data), h_h is the h-th most recent history score
-// (history: after step k the score s_{keep[k]} is pushed), xi_{k,j} ~ N(0, I_D) is
+// (history: after step k the score s_{keep[k]} is pushed if keep[k] < S, the stage
+// state y_{keep[k]-S} if S <= keep[k] < 2S), xi_{k,j} ~ N(0, I_D) is
 // fresh Philox noise on lane k*S + j - 1, and x_{k+1} = y_S. Every coefficient is an
 // m x m block acting as (coef ⊗ I_d) on a state of D = m d coordinates laid out as m
 // blocks of d (m = 1 for scalar processes, m = 2 for phase-space processes).
@@ -50,7 +51,7 @@ struct Table {
   const double* Hc = nullptr;  ///< N x S x H x m x m   (on history scores; may be null if H = 0)
   const double* C = nullptr;   ///< N x S x m x m       (noise on the stage's own lane)
   const int* eval = nullptr;   ///< N x S               (score data index at y_i, or -1)
-  const int* keep = nullptr;   ///< N                   (stage whose score is pushed, or -1)
+  const int* keep = nullptr;   ///< N  (push s_i: i; push y_i: S + i; nothing: -1)
 };
 
 /// Per score-evaluation data: the forward map to tau and the error model terms.
@@ -254,7 +255,7 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
       if (e >= SD.NC || e < -1) throw std::invalid_argument("score data index out of range");
     }
     const int kp = T.keep[k];
-    if (kp >= S || kp < -1 || (kp >= 0 && T.eval[static_cast<std::size_t>(k) * S + kp] < 0))
+    if (kp >= 2 * S || kp < -1 || (kp >= 0 && kp < S && T.eval[static_cast<std::size_t>(k) * S + kp] < 0))
       throw std::invalid_argument("history keeps a score that is not evaluated");
   }
   const std::vector<detail::StageOps> ops = detail::compile_ops(T);
@@ -411,7 +412,7 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
         if (H > 0 && kp >= 0) {
           head = (head + H - 1) % H;
           Scalar* dst = hbuf.data() + static_cast<std::size_t>(head) * slab;
-          const Scalar* src = sbuf.data() + static_cast<std::size_t>(kp) * slab;
+          const Scalar* src = kp < S ? sbuf.data() + static_cast<std::size_t>(kp) * slab : Yp[kp - S];
           for (std::size_t q = 0; q < slab; ++q) dst[q] = src[q];
         }
         std::swap(Yp[0], Yp[S]);
