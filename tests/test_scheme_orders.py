@@ -72,3 +72,22 @@ def test_registry_metadata_and_errors():
         compile_scheme("heun", proc, g, s_churn=1.0)
     with pytest.raises(ValueError, match="known schemes"):
         compile_scheme("dpm-solver-9", proc, g)
+
+
+def test_ddim_eta_family(target):
+    """eta = 1 is the ancestral sampler; eta = 0 the deterministic DDIM; eta < 0 fails."""
+    proc = VP()
+    g = grid("uniform", 25, process=proc)
+    one = exact_law(target, proc, "ddim", g, eta=1.0)
+    anc = exact_law(target, proc, "ddpm", g)
+    np.testing.assert_allclose(one.mean, anc.mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(one.cov, anc.cov, rtol=1e-10, atol=1e-12)
+    assert not compile_scheme("ddim", proc, g).stochastic
+    half = compile_scheme("ddim", proc, g, eta=0.5)
+    assert half.stochastic and half.options == {"eta": 0.5}
+    x = sample(target, proc, "ddim", g, 20000, seed=2, eta=0.5)
+    law = exact_law(target, proc, "ddim", g, eta=0.5)
+    se = np.sqrt(np.diag(law.cov) / 20000)
+    assert np.all(np.abs(x.mean(0) - law.mean) < 4.5 * se)
+    with pytest.raises(ValueError, match="eta"):
+        compile_scheme("ddim", proc, g, eta=-0.1)

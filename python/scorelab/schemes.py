@@ -435,28 +435,43 @@ def _ei_ode(process: Process, times: FloatArray) -> Tableau:
     "ddim",
     kind="ode",
     order=1.0,
-    source="Song, Meng & Ermon 2021 (DDIM); = DPM-Solver-1 (Lu et al. 2022)",
+    source="Song, Meng & Ermon 2021 (DDIM); eta = 0 is DPM-Solver-1 (Lu et al. 2022)",
     summary="DDIM: noise prediction eps = -sigma s frozen; "
-    "x' = r x + (sigma_lo - r sigma_hi) eps.",
+    "x' = r x + (sigma_lo - r sigma_hi) eps at eta = 0; eta > 0 adds noise.",
+    options=("eta",),
 )
-def _ddim(process: Process, times: FloatArray) -> Tableau:
-    """Deterministic DDIM (eta = 0), i.e. DPM-Solver-1.
+def _ddim(process: Process, times: FloatArray, eta: float = 0.0) -> Tableau:
+    r"""DDIM with stochasticity ``eta`` (eta = 0: deterministic, = DPM-Solver-1).
 
-    With :math:`\\hat\\epsilon = -\\sigma_k s(x, t_k)` frozen over the step,
-    :math:`x' = r x + (\\sigma_{k+1} - r\\sigma_k)\\hat\\epsilon`,
-    :math:`r = \\alpha_{k+1}/\\alpha_k`. Exact for the probability-flow ODE when
-    the noise prediction is constant in log-SNR; first order.
+    With :math:`\hat x_0 = (x + \sigma_k^2 s)/\alpha_k` and
+    :math:`\hat\epsilon = -\sigma_k s` frozen over the step,
+    :math:`x' = \alpha_{k+1}\hat x_0 + \sqrt{\sigma_{k+1}^2 - \varsigma^2}\,
+    \hat\epsilon + \varsigma\xi`, where :math:`\varsigma^2 = \eta^2 v_{post}` and
+    :math:`v_{post} = \sigma_{k+1}^2 (\sigma_k^2 - a^2\sigma_{k+1}^2)/\sigma_k^2`
+    (:math:`a = \alpha_k/\alpha_{k+1}`) is the DDPM posterior variance, so
+    ``eta = 1`` is the ancestral sampler. At ``eta = 0``:
+    :math:`x' = r x + (\sigma_{k+1} - r\sigma_k)\hat\epsilon`,
+    :math:`r = \alpha_{k+1}/\alpha_k`, exact for the probability-flow ODE when the
+    noise prediction is constant in log-SNR. First order.
     """
     _require_scalar(process, "ddim")
+    eta = float(eta)
+    if not np.isfinite(eta) or eta < 0:
+        raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
     hi, lo = _hi_lo(times)
     a_hi, a_lo = process.alpha(hi), process.alpha(lo)
     s_hi, s_lo = process.sigma(hi), process.sigma(lo)
     r = a_lo / a_hi
+    a = a_hi / a_lo
+    v_post = s_lo**2 * np.maximum(s_hi**2 - a * a * s_lo**2, 0.0) / s_hi**2
+    var = np.minimum(eta * eta * v_post, s_lo**2)
     b = TableBuilder(times, stages=1)
     b.evaluate(0, hi)
     b.y(1, 0, r)
-    b.s(1, 0, -s_hi * (s_lo - r * s_hi))
-    return b.build("ddim", SCHEMES["ddim"].order)
+    b.s(1, 0, r * s_hi**2 - np.sqrt(s_lo**2 - var) * s_hi)
+    if eta > 0:
+        b.noise(1, var)
+    return b.build("ddim", SCHEMES["ddim"].order, {"eta": eta})
 
 
 @register_scheme(
