@@ -665,3 +665,51 @@ def _dpmpp2m_sde(process: Process, times: FloatArray) -> Tableau:
     return _dpmpp_2m(process, times, sde=True).build(
         "dpm-solver++-2m-sde", SCHEMES["dpm-solver++-2m-sde"].order
     )
+
+
+@register_scheme(
+    "dpm-solver-3",
+    kind="ode",
+    order=3.0,
+    source="Lu et al. 2022 (DPM-Solver-3, singlestep, r1 = 1/3, r2 = 2/3)",
+    summary="Third-order singlestep exponential integrator in log-SNR "
+    "(three noise predictions per step).",
+)
+def _dpm_solver_3(process: Process, times: FloatArray) -> Tableau:
+    """DPM-Solver-3 (Lu et al. 2022, Algorithm 5, r1 = 1/3, r2 = 2/3).
+
+    With :math:`\\hat\\epsilon = -\\sigma s`, :math:`h = \\lambda_{k+1} -
+    \\lambda_k`, :math:`\\lambda_{s_i} = \\lambda_k + r_i h`:
+    :math:`u_1 = \\tfrac{\\alpha_{s_1}}{\\alpha_k} x - \\sigma_{s_1}(e^{r_1 h} -
+    1)\\epsilon_0`, :math:`D_{1,0} = \\hat\\epsilon(u_1) - \\epsilon_0`,
+    :math:`u_2 = \\tfrac{\\alpha_{s_2}}{\\alpha_k} x - \\sigma_{s_2}(e^{r_2 h} -
+    1)\\epsilon_0 - \\tfrac{\\sigma_{s_2} r_2}{r_1}(\\tfrac{e^{r_2 h} - 1}{r_2 h} -
+    1) D_{1,0}`, :math:`D_{1,1} = \\hat\\epsilon(u_2) - \\epsilon_0`,
+    :math:`x' = \\tfrac{\\alpha_{k+1}}{\\alpha_k} x - \\sigma_{k+1}(e^h - 1)
+    \\epsilon_0 - \\tfrac{\\sigma_{k+1}}{r_2}(\\tfrac{e^h - 1}{h} - 1) D_{1,1}`.
+    Third order.
+    """
+    _require_scalar(process, "dpm-solver-3")
+    r1, r2 = 1.0 / 3.0, 2.0 / 3.0
+    hi, lo = _hi_lo(times)
+    lam_hi, lam_lo = process.log_snr(hi), process.log_snr(lo)
+    h = lam_lo - lam_hi
+    t1 = process.t_from_log_snr(lam_hi + r1 * h)
+    t2 = process.t_from_log_snr(lam_hi + r2 * h)
+    a0, a1, a2, a3 = (process.alpha(t) for t in (hi, t1, t2, lo))
+    s0, s1, s2, s3 = (process.sigma(t) for t in (hi, t1, t2, lo))
+    k2 = s2 * (r2 / r1) * (np.expm1(r2 * h) / (r2 * h) - 1.0)
+    k3 = (s3 / r2) * (np.expm1(h) / h - 1.0)
+    b = TableBuilder(times, stages=3)
+    b.evaluate(0, hi)
+    b.y(1, 0, a1 / a0)  # u1
+    b.s(1, 0, s1 * np.expm1(r1 * h) * s0)
+    b.evaluate(1, t1)
+    b.y(2, 0, a2 / a0)  # u2
+    b.s(2, 0, s2 * np.expm1(r2 * h) * s0 - k2 * s0)
+    b.s(2, 1, k2 * s1)
+    b.evaluate(2, t2)
+    b.y(3, 0, a3 / a0)  # x'
+    b.s(3, 0, s3 * np.expm1(h) * s0 - k3 * s0)
+    b.s(3, 2, k3 * s2)
+    return b.build("dpm-solver-3", SCHEMES["dpm-solver-3"].order)
