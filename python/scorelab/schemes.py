@@ -713,3 +713,75 @@ def _dpm_solver_3(process: Process, times: FloatArray) -> Tableau:
     b.s(3, 0, s3 * np.expm1(h) * s0 - k3 * s0)
     b.s(3, 2, k3 * s2)
     return b.build("dpm-solver-3", SCHEMES["dpm-solver-3"].order)
+
+
+@register_scheme(
+    "dpm-solver++-3m",
+    kind="ode",
+    order=2.0,
+    source="Lu et al. 2022b (DPM-Solver++(3M), multistep, data prediction), as in "
+    "diffusers",
+    summary="Third-order multistep exponential integrator on the data prediction; "
+    "warm-up steps of order 1 and 2.",
+)
+def _dpmpp3m(process: Process, times: FloatArray) -> Tableau:
+    """DPM-Solver++(3M).
+
+    With data predictions :math:`m_j = (x_j + \\sigma_j^2 s_j)/\\alpha_j` kept for
+    two steps, :math:`h = \\lambda_{k+1} - \\lambda_k`, :math:`r_0 = h_{k-1}/h`,
+    :math:`r_1 = h_{k-2}/h`, :math:`D_{1,0} = (m_k - m_{k-1})/r_0`,
+    :math:`D_{1,1} = (m_{k-1} - m_{k-2})/r_1`,
+    :math:`D_1 = D_{1,0} + \\tfrac{r_0}{r_0 + r_1}(D_{1,0} - D_{1,1})`,
+    :math:`D_2 = (D_{1,0} - D_{1,1})/(r_0 + r_1)`:
+    :math:`x' = \\tfrac{\\sigma_{k+1}}{\\sigma_k} x + \\alpha_{k+1}[\\varphi_1 m_k +
+    \\varphi_2 D_1 - \\varphi_3 D_2]`, :math:`\\varphi_1 = 1 - e^{-h}`,
+    :math:`\\varphi_2 = \\varphi_1/h - 1`... (signs as in diffusers:
+    :math:`\\varphi_2 = (e^{-h} - 1)/h + 1`, :math:`\\varphi_3 = (e^{-h} - 1 + h)/h^2
+    - 1/2`). Step 0 is DPM-Solver++ 1, step 1 is 2M (diffusers' warm-up). The
+    multistep formula is third order, but the first-order warm-up step leaves a
+    global O(h^2) error: measured W2 slopes on Gaussian exact laws are 2.18-2.25
+    (VP, VE, sub-VP, log-SNR grids, 20-160 steps), so the documented order is 2;
+    its errors are about 3x below DPM-Solver++(2M) at 160 steps.
+    """
+    _require_scalar(process, "dpm-solver++-3m")
+    hi, lo = _hi_lo(times)
+    lam_hi, lam_lo = process.log_snr(hi), process.log_snr(lo)
+    h = lam_lo - lam_hi
+    a_hi, a_lo = process.alpha(hi), process.alpha(lo)
+    s_hi, s_lo = process.sigma(hi), process.sigma(lo)
+    N = h.shape[0]
+    r0 = np.ones(N)
+    r1 = np.ones(N)
+    r0[1:] = h[:-1] / h[1:]
+    r1[2:] = h[:-2] / h[2:]
+    phi1 = -np.expm1(-h)
+    phi2 = np.expm1(-h) / h + 1.0
+    phi3 = (np.expm1(-h) + h) / h**2 - 0.5
+    c0 = phi1.copy()
+    c1 = np.zeros(N)
+    c2 = np.zeros(N)
+    if N > 1:  # step 1: 2M
+        c0[1] = phi1[1] * (1 + 0.5 / r0[1])
+        c1[1] = -phi1[1] * 0.5 / r0[1]
+    if N > 2:
+        k = slice(2, None)
+        a = 1 + r0[k] / (r0[k] + r1[k])
+        b = r0[k] / (r0[k] + r1[k])
+        s = r0[k] + r1[k]
+        c0[k] = phi1[k] + phi2[k] * a / r0[k] - phi3[k] / (r0[k] * s)
+        c1[k] = (
+            -phi2[k] * a / r0[k]
+            - phi2[k] * b / r1[k]
+            + phi3[k] * (1 / r0[k] + 1 / r1[k]) / s
+        )
+        c2[k] = phi2[k] * b / r1[k] - phi3[k] / (r1[k] * s)
+    b_ = TableBuilder(times, stages=2, history=2)
+    b_.evaluate(0, hi)
+    b_.y(1, 0, 1.0 / a_hi)
+    b_.s(1, 0, s_hi**2 / a_hi)
+    b_.y(2, 0, s_lo / s_hi)
+    b_.y(2, 1, a_lo * c0)
+    b_.hist(2, 0, a_lo * c1)
+    b_.hist(2, 1, a_lo * c2)
+    b_.keep_state(1)
+    return b_.build("dpm-solver++-3m", SCHEMES["dpm-solver++-3m"].order)
