@@ -35,7 +35,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     d = args.d
     Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
-    target = sl.Gaussian(rng.normal(size=d), Q @ np.diag(np.geomspace(0.1, 4.0, d)) @ Q.T)
+    target = sl.Gaussian(
+        rng.normal(size=d), Q @ np.diag(np.geomspace(0.1, 4.0, d)) @ Q.T
+    )
     procs = {"OU": sl.OU(T=args.T), "CLD": CLD(T=args.T)}
     steps = [5, 10, 20, 40, 80, 160, 320, 640]
     rows = []
@@ -54,15 +56,24 @@ def main() -> None:
     print(f"{'process':<8}{'scheme':<8}" + "".join(f"{n:>10}" for n in steps))
     for pname in procs:
         for scheme in ("ei-sde", "ei-ode"):
-            vals = [r["w2"] for r in rows if r["process"] == pname and r["scheme"] == scheme]
+            vals = [
+                r["w2"] for r in rows if r["process"] == pname and r["scheme"] == scheme
+            ]
             print(f"{pname:<8}{scheme:<8}" + "".join(f"{v:>10.4f}" for v in vals))
     for eps in (0.3, 0.1, 0.03):
         out = []
         for pname in procs:
             for scheme in ("ei-sde", "ei-ode"):
-                ok = [r["steps"] for r in rows if r["process"] == pname
-                      and r["scheme"] == scheme and r["w2"] <= eps]
-                out.append(f"{pname}/{scheme}: {min(ok) if ok else '>' + str(steps[-1])}")
+                ok = [
+                    r["steps"]
+                    for r in rows
+                    if r["process"] == pname
+                    and r["scheme"] == scheme
+                    and r["w2"] <= eps
+                ]
+                out.append(
+                    f"{pname}/{scheme}: {min(ok) if ok else '>' + str(steps[-1])}"
+                )
         print(f"steps for W2 <= {eps}: " + ", ".join(out))
     import matplotlib
 
@@ -72,7 +83,9 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for pname in procs:
         for scheme in ("ei-sde", "ei-ode"):
-            vals = [r["w2"] for r in rows if r["process"] == pname and r["scheme"] == scheme]
+            vals = [
+                r["w2"] for r in rows if r["process"] == pname and r["scheme"] == scheme
+            ]
             ax.loglog(steps, vals, marker="o", label=f"{pname} {scheme}")
     ax.set_xlabel("steps")
     ax.set_ylabel("exact W2 to the data")

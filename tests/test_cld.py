@@ -20,15 +20,22 @@ def test_normalized_closed_forms():
     h = 0.37
     r, c, n = p.ei_coefficients(np.array([1.0]), np.array([1.0 - h]))
     e = np.exp(h)
-    np.testing.assert_allclose(r[0], e * np.array([[1 - h, -h], [h, 1 + h]]), rtol=1e-12)
     np.testing.assert_allclose(
-        c[0], 4 * np.array([[0, -(e * (h - 1) + 1)], [0, h * e]]), rtol=1e-12, atol=1e-14
+        r[0], e * np.array([[1 - h, -h], [h, 1 + h]]), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        c[0],
+        4 * np.array([[0, -(e * (h - 1) + 1)], [0, h * e]]),
+        rtol=1e-12,
+        atol=1e-14,
     )
     i0 = (e**2 - 1) / 2
     i1 = e**2 * (h / 2 - 0.25) + 0.25
     i2 = e**2 * (h * h / 2 - h / 2 + 0.25) - 0.25
     np.testing.assert_allclose(
-        n[0], 4 * np.array([[i2, -(i1 + i2)], [-(i1 + i2), i0 + 2 * i1 + i2]]), rtol=1e-10
+        n[0],
+        4 * np.array([[i2, -(i1 + i2)], [-(i1 + i2), i0 + 2 * i1 + i2]]),
+        rtol=1e-10,
     )
     np.testing.assert_allclose(p.stationary, np.eye(2), atol=1e-12)
     Phi, Nc = p.marginal_maps(np.array([0.8]))

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scorelab.errors import Bias, FourierField, Linear, Misspecified, integrated_l2_error
+from scorelab.errors import (
+    Bias,
+    FourierField,
+    Linear,
+    Misspecified,
+    integrated_l2_error,
+)
 from scorelab.exact import exact_law
 from scorelab.grids import grid
 from scorelab.processes import VP
@@ -22,19 +28,25 @@ def _mc_l2(err_fn, p, n=200000, seed=0):
 
 def test_linear_and_bias_l2_exact():
     proc = VP()
-    target = GaussianMixture([0.3, 0.7], [[1.0, 0.0], [-1.0, 2.0]], [0.5, 0.2], "spherical")
+    target = GaussianMixture(
+        [0.3, 0.7], [[1.0, 0.0], [-1.0, 2.0]], [0.5, 0.2], "spherical"
+    )
     A = np.array([[0.2, -0.1], [0.0, 0.3]])
     t = 0.3
     p = target.noised(proc, t)
     got, _ = Linear(A).l2_error(target, proc, t)
     mc, se = _mc_l2(lambda x: x @ A.T, p)
     assert abs(got - mc) < 4 * se
-    assert Bias([0.3, 0.4], scale=2.0).l2_error(target, proc, t)[0] == pytest.approx(1.0)
+    assert Bias([0.3, 0.4], scale=2.0).l2_error(target, proc, t)[0] == pytest.approx(
+        1.0
+    )
 
 
 def test_fourier_field_l2_exact_and_executor_consistent():
     proc = VP()
-    target = GaussianMixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.5]], [0.3, 0.6], "spherical")
+    target = GaussianMixture(
+        [0.5, 0.5], [[-1.0, 0.0], [1.0, 0.5]], [0.3, 0.6], "spherical"
+    )
     ff = FourierField(0.5, n_features=16, bandwidth=0.7, seed=3)
     t = 0.2
     p = target.noised(proc, t)
@@ -49,7 +61,9 @@ def test_fourier_field_l2_exact_and_executor_consistent():
     base = sample(target, proc, "euler", g, 50, init=x0)
     pert = sample(target, proc, "euler", g, 50, init=x0, score_error=ff)
     h = g[0] - g[1]
-    np.testing.assert_allclose((pert - base) / (0.5 * h * proc.g2(t)), field(x0), rtol=1e-9)
+    np.testing.assert_allclose(
+        (pert - base) / (0.5 * h * proc.g2(t)), field(x0), rtol=1e-9
+    )
 
 
 def test_misspecified_gaussian_exact_and_in_sampler():
@@ -67,7 +81,14 @@ def test_misspecified_gaussian_exact_and_in_sampler():
     law_other = exact_law(other, proc, "ei-ode", g)
     np.testing.assert_allclose(law.mean, law_other.mean, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="dimension"):
-        sample(target, proc, "ei-sde", g, 10, score_error=Misspecified(Gaussian([0.0], [[1.0]])))
+        sample(
+            target,
+            proc,
+            "ei-sde",
+            g,
+            10,
+            score_error=Misspecified(Gaussian([0.0], [[1.0]])),
+        )
 
 
 def test_integrated_error_and_nonaffine_exact_law_refused():

@@ -45,7 +45,12 @@ def test_score_boundary(data):
     d = data.draw(st.integers(1, 6))
     K = data.draw(st.integers(1, 4))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
-    gm = GaussianMixture(np.full(K, 1 / K), rng.normal(size=(K, d)), rng.uniform(0.1, 2, size=(K, d)), "diag")
+    gm = GaussianMixture(
+        np.full(K, 1 / K),
+        rng.normal(size=(K, d)),
+        rng.uniform(0.1, 2, size=(K, d)),
+        "diag",
+    )
     n = data.draw(st.integers(0, 5))
     x = rng.normal(size=(n, d)) * data.draw(st.sampled_from([1.0, 1e3, 1e-300, 1e150]))
     if data.draw(st.booleans()) and x.size:
@@ -97,7 +102,9 @@ def test_w2_boundary(data):
 @pytest.mark.parametrize("d, K", [(512, 1), (8, 256)])
 def test_large_dimension_and_many_components(d, K):
     rng = np.random.default_rng(0)
-    gm = GaussianMixture(np.full(K, 1 / K), rng.normal(size=(K, d)), np.ones(K), "spherical")
+    gm = GaussianMixture(
+        np.full(K, 1 / K), rng.normal(size=(K, d)), np.ones(K), "spherical"
+    )
     proc = VP()
     x = sample(gm, proc, "ei-sde", grid("uniform", 3, process=proc), 4, seed=0)
     assert x.shape == (4, d) and np.all(np.isfinite(x))

@@ -10,6 +10,7 @@ metrics (:mod:`scorelab.metrics`).
 from __future__ import annotations
 
 from . import errors, grids, processes, schemes
+from .cld import CLD
 from .exact import exact_law
 from .grids import GRID_KINDS, grid
 from .metrics_gaussian import kl_gaussian, w2_gaussian
@@ -44,6 +45,7 @@ def cuda_available() -> bool:
 
 
 __all__ = [
+    "CLD",
     "GRID_KINDS",
     "Gaussian",
     "GaussianMixture",

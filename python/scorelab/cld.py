@@ -68,9 +68,7 @@ class CLD(Process):
         T: float | None = None,
     ) -> None:
         if param not in ("normalized", "dockhorn"):
-            raise ValueError(
-                f"param must be 'normalized' or 'dockhorn', got {param!r}"
-            )
+            raise ValueError(f"param must be 'normalized' or 'dockhorn', got {param!r}")
         for name, val in (("beta", beta), ("Gamma", Gamma), ("M", M), ("gamma", gamma)):
             v = float(val)
             if not np.isfinite(v) or v <= 0:
@@ -86,7 +84,9 @@ class CLD(Process):
             v0 = gamma * M
             T = 1.0 if T is None else T
         object.__setattr__(self, "_param", param)
-        object.__setattr__(self, "_consts", (float(beta), float(Gamma), float(M), float(gamma)))
+        object.__setattr__(
+            self, "_consts", (float(beta), float(Gamma), float(M), float(gamma))
+        )
         object.__setattr__(self, "F", F)
         object.__setattr__(self, "GG", GG)
         object.__setattr__(self, "v0_var", float(v0))
@@ -99,8 +99,14 @@ class CLD(Process):
         beta, Gamma, M, gamma = self._consts
         if self._param == "normalized":
             return {"param": "normalized", "T": self.T}
-        return {"param": "dockhorn", "beta": beta, "Gamma": Gamma, "M": M,
-                "gamma": gamma, "T": self.T}
+        return {
+            "param": "dockhorn",
+            "beta": beta,
+            "Gamma": Gamma,
+            "M": M,
+            "gamma": gamma,
+            "T": self.T,
+        }
 
     # the scalar interface does not apply to a phase-space process
     def _scalar_only(self) -> FloatArray:
@@ -153,7 +159,9 @@ class CLD(Process):
         d = target.dim
         P = np.kron(Phi[0], np.eye(d))
         means = ph.means @ P.T
-        covs = np.einsum("ij,kjl,ml->kim", P, ph.covariances, P) + np.kron(Nc[0], np.eye(d))
+        covs = np.einsum("ij,kjl,ml->kim", P, ph.covariances, P) + np.kron(
+            Nc[0], np.eye(d)
+        )
         covs = 0.5 * (covs + np.swapaxes(covs, 1, 2))
         if isinstance(target, Gaussian):
             return Gaussian(means[0], covs[0])

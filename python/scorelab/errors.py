@@ -238,13 +238,17 @@ def _scale_at(scale: Any, t: float) -> float:
     return float(_time_scale(scale, np.array([t]))[0])
 
 
-def _bias_l2(self: Bias, target: Target, process: Process, t: float) -> tuple[float, float]:
+def _bias_l2(
+    self: Bias, target: Target, process: Process, t: float
+) -> tuple[float, float]:
     e = self.stage_terms(target, process, np.array([float(t)]), target.dim).bias
     assert e is not None
     return float(e[0] @ e[0]), 0.0
 
 
-def _linear_l2(self: Linear, target: Target, process: Process, t: float) -> tuple[float, float]:
+def _linear_l2(
+    self: Linear, target: Target, process: Process, t: float
+) -> tuple[float, float]:
     d = target.dim
     sc = _scale_at(self.scale, t)
     A = sc * (self.matrix * np.eye(d) if self.matrix.ndim == 0 else self.matrix)
@@ -255,7 +259,9 @@ Bias.l2_error = _bias_l2  # type: ignore[attr-defined]
 Linear.l2_error = _linear_l2  # type: ignore[attr-defined]
 
 
-def _sum_l2(self: Sum, target: Target, process: Process, t: float) -> tuple[float, float]:
+def _sum_l2(
+    self: Sum, target: Target, process: Process, t: float
+) -> tuple[float, float]:
     raise NotImplementedError(
         "l2_error of a sum of models is not the sum of their errors; evaluate the "
         "combined error by Monte Carlo with scorelab.errors.monte_carlo_l2_error"
@@ -278,7 +284,9 @@ class Misspecified(ScoreError):
         from .targets import Target as _T
 
         if not isinstance(other, _T):
-            raise TypeError(f"other must be a scorelab target, got {type(other).__name__}")
+            raise TypeError(
+                f"other must be a scorelab target, got {type(other).__name__}"
+            )
         self.other = other
 
     def stage_terms(
@@ -370,7 +378,9 @@ class FourierField(ScoreError):
             ff_amp=a,
         )
 
-    def l2_error(self, target: Target, process: Process, t: float) -> tuple[float, float]:
+    def l2_error(
+        self, target: Target, process: Process, t: float
+    ) -> tuple[float, float]:
         """Exact E_{p_t}|e(y, t)|^2 for Gaussian-mixture p_t.
 
         Uses cos(u)cos(v) = (cos(u - v) + cos(u + v))/2 and
