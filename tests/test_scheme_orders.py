@@ -1,4 +1,4 @@
-"""Every registered scheme: documented order on the exact law, sampler == exact law."""
+"""Every registered scheme: the sampler equals the exact law (orders: test_schemes.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import pytest
 
 from scorelab.exact import exact_law
 from scorelab.grids import grid
-from scorelab.metrics_gaussian import w2_gaussian
-from scorelab.processes import VE, VP, SubVP
+from scorelab.processes import VP
 from scorelab.sample import sample
 from scorelab.schemes import SCHEMES, compile_scheme, scheme_names
 from scorelab.targets import Gaussian
@@ -23,28 +22,6 @@ def target():
     rng = np.random.default_rng(3)
     Q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
     return Gaussian(rng.normal(size=4), Q @ np.diag([0.1, 0.5, 1.0, 2.0]) @ Q.T)
-
-
-@pytest.mark.parametrize("scheme", scheme_names())
-@pytest.mark.parametrize("proc", [VP(), VE(), SubVP()], ids=["VP", "VE", "SubVP"])
-def test_documented_order(target, scheme, proc):
-    """Log-log slope of W2(exact law, p_delta) vs steps within 0.25 of the order.
-
-    init="exact" removes the initialisation error; a log-SNR grid keeps every
-    method in its asymptotic regime on VE (whose noise level spans 4 decades).
-    """
-    # W2 of nearly equal Gaussians has a floor near sqrt(eps * tr S) ~ 1e-8, so
-    # third-order schemes are measured on coarser grids
-    steps = [20, 40, 80, 160] if SCHEMES[scheme].order >= 3 else [40, 80, 160, 320]
-    errs = []
-    for N in steps:
-        g = grid("logsnr", N, process=proc, delta=1e-2)
-        law = exact_law(target, proc, scheme, g, init="exact")
-        ref = target.noised(proc, g[-1])
-        errs.append(w2_gaussian(law.mean, law.cov, ref.mean, ref.cov))
-    slope = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
-    order = _EXCEPTIONS.get((type(proc).__name__, scheme), SCHEMES[scheme].order)
-    assert abs(slope - order) <= 0.25, (errs, slope)
 
 
 @pytest.mark.parametrize("scheme", scheme_names())
@@ -71,7 +48,7 @@ def test_registry_metadata_and_errors():
     assert tab.stages == 2 and tab.n_score_evals == 8 and not tab.stochastic
     assert compile_scheme("ddpm", proc, g).stochastic
     with pytest.raises(ValueError, match="valid options: none"):
-        compile_scheme("heun", proc, g, s_churn=1.0)
+        compile_scheme("euler", proc, g, s_churn=1.0)
     with pytest.raises(ValueError, match="known schemes"):
         compile_scheme("dpm-solver-9", proc, g)
 

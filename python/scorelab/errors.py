@@ -8,14 +8,40 @@ the compiled executor: each one only supplies, for every score-evaluation time
 - ``bias``: a vector :math:`b(\\tau)` (shape (D,)),
 - ``lin`` / ``lin_scalar``: a matrix :math:`A(\\tau)` (D, D) or scalar, giving
   :math:`A(\\tau) y`,
-- ``fourier``: a random Fourier field (see :class:`StageTerms`).
+- ``fourier``: a random Fourier field :math:`\\epsilon(\\tau) \\sum_f a_f
+  \\cos(w_f \\cdot y + \\phi_f)` (see :class:`FourierField`),
 
-Affine models (bias, linear) keep Gaussian laws Gaussian, so
-:func:`scorelab.exact_law` stays exact with them.
+and :class:`Misspecified` swaps the target whose exact score is used. ``D`` is the
+state dimension: d for scalar processes, 2d for phase-space processes (CLD),
+where an error in the position block has no effect (only the velocity score
+enters CLD's reverse dynamics).
+
+Affine models (bias, linear, misspecification by a Gaussian) keep Gaussian laws
+Gaussian, so :func:`scorelab.exact_law` stays exact with them.
+
+Every model reports the size of its error under the true marginal,
+:meth:`ScoreError.l2_error` :math:`= E_{p_t}|e(Y, t)|^2` (the quantity of
+assumption A3 of paper 1), in closed form where one exists (affine errors under
+any mixture, Fourier fields under any mixture, misspecification between
+Gaussians) and by Monte Carlo with a standard error otherwise, and the
+time-integrated error over a grid, :meth:`ScoreError.integrated_l2_error`.
+Time-dependent sizes :math:`\\epsilon(t)` are given as ``scale=`` callables;
+:class:`PowerScale`, :class:`InverseSigmaScale` and :class:`InterpScale` cover
+the usual shapes.
+
+References
+----------
+.. [1] S. Chen et al., "Sampling is as easy as learning the score", ICLR 2023
+   (assumption A3, Theorem 2's eps_score term).
+.. [2] X. Gao, H. M. Nguyen, L. Zhu, "Wasserstein convergence guarantees for a
+   general class of score-based generative models", JMLR 2025.
+.. [3] A. Rahimi, B. Recht, "Random features for large-scale kernel machines",
+   NeurIPS 2007.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,15 +49,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._validate import as_float_array
+from ._validate import as_float_array, check_int
 
 if TYPE_CHECKING:
     from .processes import Process
     from .targets import Target
 
-__all__ = ["Bias", "Linear", "ScoreError", "StageTerms", "Sum"]
+__all__ = [
+    "Bias",
+    "FourierField",
+    "InterpScale",
+    "InverseSigmaScale",
+    "Linear",
+    "Misspecified",
+    "PowerScale",
+    "ScoreError",
+    "StageTerms",
+    "Sum",
+    "integrated_l2_error",
+    "monte_carlo_l2_error",
+]
 
 FloatArray = npt.NDArray[np.float64]
+
+#: Default Monte Carlo sample size of the L2 errors without a closed form.
+MC_SAMPLES = 100_000
 
 
 @dataclass
@@ -84,10 +126,37 @@ class StageTerms:
             ff_amp=ff.ff_amp,
         )
 
+    def affine_part(self, c: int, D: int) -> tuple[FloatArray, FloatArray]:
+        """``(A, b)`` of the affine part ``A y + b`` at evaluation ``c``."""
+        A = np.zeros((D, D))
+        b = np.zeros(D)
+        if self.lin is not None:
+            A += self.lin[c]
+        if self.lin_scalar is not None:
+            A += self.lin_scalar[c] * np.eye(D)
+        if self.bias is not None:
+            b += self.bias[c]
+        return A, b
 
-def _time_scale(
-    scale: float | Callable[[FloatArray], Any], t: FloatArray
-) -> FloatArray:
+    def field(self, c: int, y: FloatArray) -> FloatArray:
+        """The error terms at evaluation ``c`` for states ``y`` (n, D) (NumPy)."""
+        A, b = self.affine_part(c, y.shape[1])
+        out = y @ A.T + b
+        if self.ff_freq is not None:
+            assert self.ff_eps is not None and self.ff_amp is not None
+            assert self.ff_phase is not None
+            out += (
+                self.ff_eps[c]
+                * np.cos(y @ self.ff_freq.T + self.ff_phase)
+                @ (self.ff_amp)
+            )
+        return np.asarray(out)
+
+
+# ---------------------------------------------------------------------------
+# time-dependent sizes
+# ---------------------------------------------------------------------------
+def _time_scale(scale: Any, t: FloatArray) -> FloatArray:
     if callable(scale):
         out = np.broadcast_to(np.asarray(scale(t), dtype=np.float64), t.shape)
     else:
@@ -97,11 +166,192 @@ def _time_scale(
     return np.ascontiguousarray(out)
 
 
+def _scale_at(scale: Any, t: float) -> float:
+    return float(_time_scale(scale, np.array([float(t)]))[0])
+
+
+def _finite(value: Any, name: str, positive: bool = False) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
+    if not math.isfinite(v) or (positive and v <= 0):
+        raise ValueError(
+            f"{name} must be finite{' and > 0' if positive else ''}, got {value!r}"
+        )
+    return v
+
+
+class PowerScale:
+    """Size :math:`\\epsilon(t) = \\epsilon\\,(t / t_{ref})^p`.
+
+    Parameters
+    ----------
+    eps : float
+        Size at ``t_ref``.
+    p : float
+        Exponent (negative: errors grow at small noise).
+    t_ref : float, default 1
+        Reference time (> 0).
+    """
+
+    def __init__(self, eps: float, p: float, t_ref: float = 1.0) -> None:
+        self.eps = _finite(eps, "eps")
+        self.p = _finite(p, "p")
+        self.t_ref = _finite(t_ref, "t_ref", positive=True)
+
+    def __call__(self, t: FloatArray) -> FloatArray:
+        t = np.asarray(t, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(self.eps * (t / self.t_ref) ** self.p)
+
+    def __repr__(self) -> str:
+        return f"PowerScale(eps={self.eps!r}, p={self.p!r}, t_ref={self.t_ref!r})"
+
+
+class InverseSigmaScale:
+    """Size :math:`\\epsilon(t) = \\epsilon / \\sigma(t)`.
+
+    A noise-prediction network with error :math:`\\epsilon` in
+    :math:`\\hat\\epsilon = -\\sigma s` has score error :math:`\\epsilon/\\sigma_t`;
+    this is the typical shape of a trained model's score error. For a
+    phase-space process (CLD), :math:`\\sigma(t)` is the standard deviation of
+    the velocity noise, :math:`\\sqrt{N_t[1, 1]}`.
+
+    Parameters
+    ----------
+    process : Process
+        Forward process.
+    eps : float
+        Error of the noise prediction.
+    """
+
+    def __init__(self, process: Process, eps: float) -> None:
+        self.process = process
+        self.eps = _finite(eps, "eps")
+
+    def __call__(self, t: FloatArray) -> FloatArray:
+        t = np.asarray(t, dtype=np.float64)
+        if getattr(self.process, "m", 1) == 1:
+            s = np.asarray(self.process.sigma(t))
+        else:
+            _, Nc = self.process.marginal_maps(np.ravel(t))  # type: ignore[attr-defined]
+            s = np.sqrt(Nc[:, 1, 1]).reshape(t.shape)
+        return np.asarray(self.eps / s)
+
+    def __repr__(self) -> str:
+        return f"InverseSigmaScale({self.process!r}, eps={self.eps!r})"
+
+
+class InterpScale:
+    """Size interpolated linearly between ``(times[i], values[i])``.
+
+    Constant beyond the end points (``numpy.interp``).
+
+    Parameters
+    ----------
+    times : array_like, shape (n,)
+        Strictly increasing times.
+    values : array_like, shape (n,)
+        Sizes at those times.
+    """
+
+    def __init__(self, times: npt.ArrayLike, values: npt.ArrayLike) -> None:
+        t = as_float_array(times, "times", ndim=1)
+        v = as_float_array(values, "values", shape=(t.shape[0],))
+        if np.any(np.diff(t) <= 0):
+            raise ValueError("times must be strictly increasing")
+        self.times, self.values = t, v
+
+    def __call__(self, t: FloatArray) -> FloatArray:
+        return np.interp(np.asarray(t, dtype=np.float64), self.times, self.values)
+
+    def __repr__(self) -> str:
+        return (
+            f"InterpScale(times={self.times.tolist()}, values={self.values.tolist()})"
+        )
+
+
+# ---------------------------------------------------------------------------
+# marginals under the process (scalar or phase space)
+# ---------------------------------------------------------------------------
+def _marginal(target: Target, process: Process, t: float) -> Target:
+    if getattr(process, "m", 1) != 1:
+        return process.marginal(target, t)  # type: ignore[attr-defined,no-any-return]
+    return target.noised(process, t)  # type: ignore[attr-defined,no-any-return]
+
+
+def _state_dim(target: Target, process: Process) -> int:
+    return int(target.dim * getattr(process, "m", 1))
+
+
+def _components(p: Target) -> tuple[FloatArray, FloatArray, FloatArray]:
+    return p.weights, p.means, p.full_covariances()
+
+
+def _l2_affine(A: FloatArray, b: FloatArray, p: Target) -> float:
+    """E |A y + b|^2 for y ~ p (mixture): exact from component moments."""
+    total = 0.0
+    for w, m, C in zip(*_components(p)):
+        r = A @ m + b
+        total += w * (float(r @ r) + float(np.trace(A @ C @ A.T)))
+    return total
+
+
+def _fourier_moments(
+    terms: StageTerms, A: FloatArray, b: FloatArray, p: Target
+) -> float:
+    """E|A y + b + eps sum_f a_f cos(w_f.y + phi_f)|^2 for a Gaussian mixture p.
+
+    With :math:`\\theta = w\\cdot m + \\phi`, :math:`q = w^\\top C w`:
+    :math:`E\\cos(w\\cdot y + \\phi) = \\cos\\theta\\, e^{-q/2}`,
+    :math:`E[y \\cos(w\\cdot y + \\phi)] = (m\\cos\\theta - C w \\sin\\theta)
+    e^{-q/2}`, and products of cosines by
+    :math:`\\cos u \\cos v = (\\cos(u - v) + \\cos(u + v))/2`.
+    """
+    assert terms.ff_freq is not None and terms.ff_amp is not None
+    assert terms.ff_phase is not None and terms.ff_eps is not None
+    w, phi, a = terms.ff_freq, terms.ff_phase, terms.ff_amp
+    eps = float(terms.ff_eps[0])
+    G = a @ a.T
+    tot = 0.0
+    for wk, m, C in zip(*_components(p)):
+        r = A @ m + b
+        aff = float(r @ r) + float(np.trace(A @ C @ A.T))
+        th = w @ m + phi
+        Q = np.einsum("fi,ij,gj->fg", w, C, w)
+        q = np.diag(Q)
+        damp = np.exp(-0.5 * q)
+        # cross term 2 eps sum_f a_f . E[(A y + b) cos(theta_f(y))]
+        Ey = (m[None] * np.cos(th)[:, None] - (w @ C) * np.sin(th)[:, None]) * damp[
+            :, None
+        ]
+        cross = float(np.sum(a * (Ey @ A.T + b[None] * (np.cos(th) * damp)[:, None])))
+        minus = np.cos(th[:, None] - th[None]) * np.exp(
+            -0.5 * (q[:, None] + q[None] - 2 * Q)
+        )
+        plus = np.cos(th[:, None] + th[None]) * np.exp(
+            -0.5 * (q[:, None] + q[None] + 2 * Q)
+        )
+        ff = float(np.sum(G * 0.5 * (minus + plus)))
+        tot += wk * (aff + 2.0 * eps * cross + eps * eps * ff)
+    return tot
+
+
+# ---------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------
 class ScoreError:
     """Base class of score-error models.
 
     Subclasses implement :meth:`stage_terms`; :meth:`score_target` may substitute
-    the target whose exact score is used (misspecification).
+    the target whose exact score is used (misspecification). The base class
+    provides the NumPy reference :meth:`error_field`, :meth:`l2_error` (closed
+    form when the error is affine with Gaussian misspecification, or a Fourier
+    field plus an affine part, under the mixture :math:`p_t`; Monte Carlo
+    otherwise) and :meth:`integrated_l2_error`.
     """
 
     affine: bool = True
@@ -119,9 +369,189 @@ class ScoreError:
     def __add__(self, other: ScoreError) -> Sum:
         return Sum(self, other)
 
+    # -- evaluation in NumPy (reference for tests and Monte Carlo) -------------
+    def error_field(
+        self, target: Target, process: Process, t: float, y: npt.ArrayLike
+    ) -> FloatArray:
+        """:math:`e(y, t) = \\hat s(y, t) - \\nabla\\log p_t(y)`, shape (n, D).
+
+        Evaluates exactly what the executor adds (NumPy, for checks and Monte
+        Carlo), including the change of target of :class:`Misspecified`.
+
+        Parameters
+        ----------
+        target : Gaussian or GaussianMixture
+            Data law.
+        process : Process
+            Forward process.
+        t : float
+            Time.
+        y : array_like, shape (n, D)
+            States (D = d, or 2d for CLD).
+        """
+        D = _state_dim(target, process)
+        yy = as_float_array(y, "y", shape=(None, D))
+        terms = self.stage_terms(target, process, np.array([float(t)]), D)
+        out = terms.field(0, yy)
+        st = self.score_target(target)
+        if st is not target:
+            out = (
+                out
+                + _marginal(st, process, t).score(yy)
+                - _marginal(target, process, t).score(yy)
+            )
+        return np.asarray(out)
+
+    def _affine_total(
+        self, target: Target, process: Process, t: float, p: Target
+    ) -> tuple[FloatArray, FloatArray, StageTerms] | None:
+        """(A, b, terms) with e = A y + b (+ Fourier terms), or None."""
+        D = _state_dim(target, process)
+        terms = self.stage_terms(target, process, np.array([float(t)]), D)
+        A, b = terms.affine_part(0, D)
+        st = self.score_target(target)
+        if st is not target:
+            q = _marginal(st, process, t)
+            if p.n_components != 1 or q.n_components != 1:
+                return None
+            Pp = np.linalg.inv(p.full_covariances()[0])
+            Pq = np.linalg.inv(q.full_covariances()[0])
+            A = A + Pp - Pq
+            b = b + Pq @ q.means[0] - Pp @ p.means[0]
+        return A, b, terms
+
+    def l2_error(
+        self,
+        target: Target,
+        process: Process,
+        t: float,
+        n: int = MC_SAMPLES,
+        seed: Any = 0,
+    ) -> tuple[float, float]:
+        """Size of the error under the true marginal, :math:`E_{p_t}|e(Y, t)|^2`.
+
+        Parameters
+        ----------
+        target : Gaussian or GaussianMixture
+            Data law :math:`p_0`.
+        process : Process
+            Forward process (scalar or CLD).
+        t : float
+            Time.
+        n : int, default 100000
+            Monte Carlo sample size when there is no closed form.
+        seed : int or SeedSequence, default 0
+            Seed of the Monte Carlo sample.
+
+        Returns
+        -------
+        value : float
+            :math:`E_{p_t}|e|^2` (a squared norm, like A3's
+            :math:`\\epsilon_{score}^2`).
+        stderr : float
+            0 for closed forms, else the Monte Carlo standard error.
+        """
+        p = _marginal(target, process, float(t))
+        aff = self._affine_total(target, process, float(t), p)
+        if aff is not None:
+            A, b, terms = aff
+            if terms.ff_freq is None:
+                return _l2_affine(A, b, p), 0.0
+            return _fourier_moments(terms, A, b, p), 0.0
+        return monte_carlo_l2_error(self, target, process, t, n=n, seed=seed)
+
+    def integrated_l2_error(
+        self,
+        target: Target,
+        process: Process,
+        grid: npt.ArrayLike,
+        weight: Callable[[FloatArray], Any] | None = None,
+        n: int = MC_SAMPLES,
+        seed: Any = 0,
+    ) -> tuple[float, float]:
+        """Time-integrated error :math:`\\sum_k h_k\\, w(t_k)\\,
+        E_{p_{t_k}}|e(\\cdot, t_k)|^2`, :math:`h_k = t_k - t_{k+1}`.
+
+        The score is frozen at the left (larger) end of each step, as in the
+        exponential integrators, so this is the score term of paper 1's path
+        KL bound (Theorem 9: :math:`\\sum_k h_k \\epsilon_k^2`); pass
+        ``weight=process.g2`` for the :math:`\\int g^2 \\epsilon^2` form.
+
+        Parameters
+        ----------
+        target, process
+            As in :meth:`l2_error`.
+        grid : array_like, shape (N + 1,)
+            Decreasing times.
+        weight : callable t -> (len(t),), optional
+            Weight :math:`w(t)` (default 1).
+        n, seed
+            Monte Carlo settings (independent streams per grid time).
+
+        Returns
+        -------
+        value, stderr : float
+        """
+        from .grids import validate_grid
+        from .targets import as_seed
+
+        t = validate_grid(grid)
+        hk = t[:-1] - t[1:]
+        w = np.ones_like(hk) if weight is None else _time_scale(weight, t[:-1])
+        kids = as_seed(seed).spawn(hk.shape[0])
+        vals = np.empty_like(hk)
+        ses = np.empty_like(hk)
+        for k, tk in enumerate(t[:-1]):
+            vals[k], ses[k] = self.l2_error(target, process, float(tk), n, kids[k])
+        return float(np.sum(hk * w * vals)), float(np.sqrt(np.sum((hk * w * ses) ** 2)))
+
+
+def monte_carlo_l2_error(
+    model: ScoreError,
+    target: Target,
+    process: Process,
+    t: float,
+    n: int = MC_SAMPLES,
+    seed: Any = 0,
+) -> tuple[float, float]:
+    """Monte Carlo :math:`E_{p_t}|e(Y, t)|^2` with its standard error.
+
+    Draws ``n`` exact samples of :math:`p_t` and averages the squared norm of
+    :meth:`ScoreError.error_field`; works for every model.
+
+    Returns
+    -------
+    value, stderr : float
+    """
+    n = check_int(n, "n", 2)
+    p = _marginal(target, process, float(t))
+    y = p.sample(n, seed)
+    e = model.error_field(target, process, float(t), y)
+    v = np.einsum("ij,ij->i", e, e)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(n))
+
+
+def integrated_l2_error(
+    model: ScoreError,
+    target: Target,
+    process: Process,
+    grid: npt.ArrayLike,
+    weight: Callable[[FloatArray], Any] | None = None,
+    n: int = MC_SAMPLES,
+    seed: Any = 0,
+) -> tuple[float, float]:
+    """Function form of :meth:`ScoreError.integrated_l2_error`."""
+    if not isinstance(model, ScoreError):
+        raise TypeError(f"model must be a ScoreError, got {type(model).__name__}")
+    return model.integrated_l2_error(target, process, grid, weight, n, seed)
+
 
 class Sum(ScoreError):
-    """Sum of several error models (their terms add)."""
+    """Sum of several error models (their terms add).
+
+    At most one :class:`FourierField` and one :class:`Misspecified` (the last
+    one wins) can be combined.
+    """
 
     def __init__(self, *models: ScoreError) -> None:
         for m in models:
@@ -143,16 +573,23 @@ class Sum(ScoreError):
             target = m.score_target(target)
         return target
 
+    def __repr__(self) -> str:
+        return " + ".join(repr(m) for m in self.models)
+
 
 class Bias(ScoreError):
     """Constant (or time-dependent) bias :math:`e(y, t) = \\epsilon(t)\\, b(t)`.
 
+    :math:`E_{p_t}|e|^2 = \\epsilon(t)^2 |b(t)|^2` exactly. A constant bias only
+    shifts the mean of Gaussian outputs (exactly testable with
+    :func:`scorelab.exact_law`).
+
     Parameters
     ----------
     vector : array_like (D,) or callable t -> (len(t), D)
-        The bias direction/size.
+        The bias direction/size (D = 2d for CLD).
     scale : float or callable t -> (len(t),), default 1
-        Multiplier :math:`\\epsilon(t)`.
+        Multiplier :math:`\\epsilon(t)` (see :class:`PowerScale` and friends).
     """
 
     def __init__(self, vector: Any, scale: float | Callable[[FloatArray], Any] = 1.0):
@@ -177,9 +614,15 @@ class Bias(ScoreError):
             bias=np.ascontiguousarray(b * _time_scale(self.scale, t)[:, None])
         )
 
+    def __repr__(self) -> str:
+        return f"Bias({self.vector!r}, scale={self.scale!r})"
+
 
 class Linear(ScoreError):
     """Linear error :math:`e(y, t) = \\epsilon(t) A y`.
+
+    :math:`E_{p_t}|e|^2 = \\epsilon^2 \\sum_k w_k (|A m_k|^2 + \\mathrm{tr}(A C_k
+    A^\\top))` exactly for the mixture :math:`p_t = \\sum_k w_k N(m_k, C_k)`.
 
     Parameters
     ----------
@@ -213,66 +656,16 @@ class Linear(ScoreError):
             lin=np.ascontiguousarray(sc[:, None, None] * self.matrix[None])
         )
 
-
-# ---------------------------------------------------------------------------
-# L2 errors under the marginals and more models
-# ---------------------------------------------------------------------------
-def _marginal(target: Target, process: Process, t: float) -> Target:
-    return target.noised(process, t)  # type: ignore[attr-defined,no-any-return]
-
-
-def _components(p: Target) -> tuple[FloatArray, FloatArray, FloatArray]:
-    return p.weights, p.means, p.full_covariances()
-
-
-def _l2_affine(A: FloatArray, b: FloatArray, p: Target) -> float:
-    """E |A y + b|^2 for y ~ p (mixture): exact from component moments."""
-    total = 0.0
-    for w, m, C in zip(*_components(p)):
-        r = A @ m + b
-        total += w * (float(r @ r) + float(np.trace(A @ C @ A.T)))
-    return total
-
-
-def _scale_at(scale: Any, t: float) -> float:
-    return float(_time_scale(scale, np.array([t]))[0])
-
-
-def _bias_l2(
-    self: Bias, target: Target, process: Process, t: float
-) -> tuple[float, float]:
-    e = self.stage_terms(target, process, np.array([float(t)]), target.dim).bias
-    assert e is not None
-    return float(e[0] @ e[0]), 0.0
-
-
-def _linear_l2(
-    self: Linear, target: Target, process: Process, t: float
-) -> tuple[float, float]:
-    d = target.dim
-    sc = _scale_at(self.scale, t)
-    A = sc * (self.matrix * np.eye(d) if self.matrix.ndim == 0 else self.matrix)
-    return _l2_affine(A, np.zeros(d), _marginal(target, process, t)), 0.0
-
-
-Bias.l2_error = _bias_l2  # type: ignore[attr-defined]
-Linear.l2_error = _linear_l2  # type: ignore[attr-defined]
-
-
-def _sum_l2(
-    self: Sum, target: Target, process: Process, t: float
-) -> tuple[float, float]:
-    raise NotImplementedError(
-        "l2_error of a sum of models is not the sum of their errors; evaluate the "
-        "combined error by Monte Carlo with scorelab.errors.monte_carlo_l2_error"
-    )
-
-
-Sum.l2_error = _sum_l2  # type: ignore[attr-defined]
+    def __repr__(self) -> str:
+        return f"Linear({self.matrix!r}, scale={self.scale!r})"
 
 
 class Misspecified(ScoreError):
     """The exact score of another target (e.g. shifted means, perturbed weights).
+
+    :math:`e(y, t) = \\nabla\\log q_t(y) - \\nabla\\log p_t(y)`. Between two
+    Gaussians the difference is affine, so :func:`scorelab.exact_law` stays exact
+    and :meth:`l2_error` is in closed form; with mixtures it is Monte Carlo.
 
     Parameters
     ----------
@@ -301,22 +694,8 @@ class Misspecified(ScoreError):
             )
         return self.other
 
-    def l2_error(
-        self, target: Target, process: Process, t: float, n: int = 20000, seed: int = 0
-    ) -> tuple[float, float]:
-        """E_{p_t} |grad log q_t - grad log p_t|^2: exact when both are Gaussian
-        (affine difference), Monte Carlo with its standard error otherwise."""
-        p, q = _marginal(target, process, t), _marginal(self.other, process, t)
-        if p.n_components == 1 and q.n_components == 1:
-            Pp = np.linalg.inv(p.full_covariances()[0])
-            Pq = np.linalg.inv(q.full_covariances()[0])
-            A = Pp - Pq
-            b = Pq @ q.means[0] - Pp @ p.means[0]
-            return _l2_affine(A, b, p), 0.0
-        x = p.sample(n, seed)
-        diff = q.score(x) - p.score(x)
-        v = np.einsum("ij,ij->i", diff, diff)
-        return float(v.mean()), float(v.std(ddof=1) / np.sqrt(n))
+    def __repr__(self) -> str:
+        return f"Misspecified({self.other!r})"
 
 
 class FourierField(ScoreError):
@@ -325,19 +704,23 @@ class FourierField(ScoreError):
     :math:`e(y, t) = \\epsilon(t) \\sqrt{2/F} \\sum_f a_f \\cos(w_f\\cdot y +
     \\phi_f)` with :math:`w_f \\sim \\mathcal N(0, I/\\ell^2)`,
     :math:`\\phi_f \\sim U(0, 2\\pi)`, :math:`a_f \\sim \\mathcal N(0, I/D)`, so
-    that :math:`E|e|^2 \\approx \\epsilon^2` for a broad law of y (exact value:
-    :meth:`l2_error`). Evaluated inside the compiled executor.
+    that :math:`E|e|^2 \\approx \\epsilon^2` for a law of y broad compared with
+    :math:`\\ell` (exact value under :math:`p_t`: :meth:`l2_error`, closed form
+    through the characteristic function of the Gaussian components). The field
+    is smooth (Lipschitz constant about :math:`\\epsilon/\\ell`) and is evaluated
+    inside the compiled executor; it is not affine, so it works with
+    :func:`scorelab.sample` only.
 
     Parameters
     ----------
     eps : float or callable t -> eps(t)
         Size of the field.
-    n_features : int
+    n_features : int, default 64
         Number of features F.
-    bandwidth : float
+    bandwidth : float, default 1
         Length scale :math:`\\ell` (> 0).
-    seed : int
-        Seed of the field (features are fixed once drawn).
+    seed : int, default 0
+        Seed of the field (features are fixed once drawn, per dimension D).
     """
 
     affine = False
@@ -349,8 +732,8 @@ class FourierField(ScoreError):
         bandwidth: float = 1.0,
         seed: int = 0,
     ) -> None:
-        from ._validate import check_int
-
+        if not callable(eps):
+            eps = _finite(eps, "eps")
         self.eps = eps
         self.n_features = check_int(n_features, "n_features", 1)
         self.bandwidth = float(bandwidth)
@@ -378,41 +761,8 @@ class FourierField(ScoreError):
             ff_amp=a,
         )
 
-    def l2_error(
-        self, target: Target, process: Process, t: float
-    ) -> tuple[float, float]:
-        """Exact E_{p_t}|e(y, t)|^2 for Gaussian-mixture p_t.
-
-        Uses cos(u)cos(v) = (cos(u - v) + cos(u + v))/2 and
-        E cos(c . y + b) = cos(c . m + b) exp(-c^T C c / 2) for y ~ N(m, C).
-        """
-        p = _marginal(target, process, t)
-        w, phi, a = self.features(p.dim)
-        G = a @ a.T
-        tot = 0.0
-        for wk, m, C in zip(*_components(p)):
-            dm = w @ m
-            q = np.einsum("fi,ij,gj->fg", w, C, w)
-            diag = np.diag(q)
-            minus = np.cos(dm[:, None] - dm[None] + phi[:, None] - phi[None]) * np.exp(
-                -0.5 * (diag[:, None] + diag[None] - 2 * q)
-            )
-            plus = np.cos(dm[:, None] + dm[None] + phi[:, None] + phi[None]) * np.exp(
-                -0.5 * (diag[:, None] + diag[None] + 2 * q)
-            )
-            tot += wk * float(np.sum(G * 0.5 * (minus + plus)))
-        return _scale_at(self.eps, t) ** 2 * tot, 0.0
-
-
-def integrated_l2_error(
-    model: ScoreError, target: Target, process: Process, grid: Any
-) -> float:
-    """Time-integrated squared error :math:`\\sum_k (t_k - t_{k+1})\\,
-    E_{p_{t_k}}|e(\\cdot, t_k)|^2` over the grid (the quantity in the papers'
-    score-error terms, with the score frozen at the left end of each step)."""
-    t = np.asarray(grid, dtype=np.float64)
-    vals = [model.l2_error(target, process, float(tk))[0] for tk in t[:-1]]  # type: ignore[attr-defined]
-    return float(np.sum((t[:-1] - t[1:]) * np.asarray(vals)))
-
-
-__all__ += ["FourierField", "Misspecified", "integrated_l2_error"]
+    def __repr__(self) -> str:
+        return (
+            f"FourierField(eps={self.eps!r}, n_features={self.n_features}, "
+            f"bandwidth={self.bandwidth!r}, seed={self.seed})"
+        )

@@ -1,0 +1,405 @@
+r"""Convergence plots of study tables: error vs steps on log-log axes.
+
+:func:`plot_convergence` draws one curve per group of settings (the *hue*) with
+standard-error bars, the bounds computed by the study as dashed curves, and the
+fitted convergence rate of each curve in the legend; :func:`fit_rate` is the fit:
+weighted least squares of :math:`\log y` on :math:`\log x`,
+
+.. math::
+
+    \log y_i = a + b \log x_i + \varepsilon_i, \qquad
+    \operatorname{sd}(\varepsilon_i) \approx s_i / y_i
+
+(the delta method turns the standard error :math:`s_i` of :math:`y_i` into that
+of :math:`\log y_i`). The figures are built with :class:`matplotlib.figure.Figure`
+directly (no pyplot state, no GUI backend needed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .study import SETTING_COLUMNS, ResultTable, aggregate, read_results
+
+__all__ = ["as_table", "fit_rate", "plot_convergence"]
+
+
+def fit_rate(
+    x: npt.ArrayLike, y: npt.ArrayLike, stderr: npt.ArrayLike | None = None
+) -> tuple[float, float]:
+    r"""Slope of :math:`\log y` against :math:`\log x` and its standard error.
+
+    Parameters
+    ----------
+    x : array_like, shape (k,)
+        Positive abscissae (e.g. numbers of steps).
+    y : array_like, shape (k,)
+        Positive values (e.g. errors).
+    stderr : array_like, shape (k,), optional
+        Standard errors of ``y``. When all are positive the fit is weighted with
+        :math:`w_i = (y_i / s_i)^2`; otherwise (exact values, or None) it is
+        ordinary least squares.
+
+    Returns
+    -------
+    slope : float
+        Fitted :math:`b` in :math:`y \propto x^b`.
+    slope_stderr : float
+        Its standard error: :math:`\sqrt{[(X^\top W X)^{-1}]_{bb}
+        \max(1, \chi^2/(k-2))}` in the weighted case (the model misfit inflates
+        it, never deflates it), :math:`\sqrt{[(X^\top X)^{-1}]_{bb}\,
+        \mathrm{RSS}/(k-2)}` (as :func:`scipy.stats.linregress`) otherwise;
+        ``nan`` when ``k = 2``.
+
+    Raises
+    ------
+    ValueError
+        If fewer than 2 points, shapes differ, values are not finite, ``x`` or
+        ``y`` is not positive, or all ``x`` are equal.
+
+    Examples
+    --------
+    >>> fit_rate([10, 20, 40], [0.1, 0.05, 0.025])[0]  # doctest: +ELLIPSIS
+    -1.0...
+    """
+    xa = np.asarray(x, dtype=np.float64)
+    ya = np.asarray(y, dtype=np.float64)
+    if xa.ndim != 1 or ya.shape != xa.shape:
+        raise ValueError(
+            f"x and y must be 1-D of equal length, got shapes {xa.shape}, {ya.shape}"
+        )
+    if xa.shape[0] < 2:
+        raise ValueError(f"x must have at least 2 points, got {xa.shape[0]}")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
+        raise ValueError("x and y must be finite")
+    if np.any(xa <= 0) or np.any(ya <= 0):
+        raise ValueError("x and y must be positive for a log-log fit")
+    lx, ly = np.log(xa), np.log(ya)
+    if np.ptp(lx) == 0:
+        raise ValueError("x must take at least 2 distinct values")
+    k = xa.shape[0]
+    X = np.column_stack([np.ones(k), lx])
+    weighted = False
+    if stderr is not None:
+        se = np.asarray(stderr, dtype=np.float64)
+        if se.shape != xa.shape:
+            raise ValueError(f"stderr must have shape {xa.shape}, got {se.shape}")
+        weighted = bool(np.all(np.isfinite(se)) and np.all(se > 0))
+    w = (ya / se) ** 2 if weighted else np.ones(k)
+    XtW = X.T * w
+    A = XtW @ X
+    coef = np.linalg.solve(A, XtW @ ly)
+    resid = ly - X @ coef
+    if k == 2:
+        return float(coef[1]), math.nan
+    chi2 = float(np.sum(w * resid**2))
+    cov = np.linalg.inv(A)
+    factor = max(1.0, chi2 / (k - 2)) if weighted else chi2 / (k - 2)
+    return float(coef[1]), float(math.sqrt(cov[1, 1] * factor))
+
+
+def as_table(
+    table: ResultTable | str | os.PathLike[str] | Any,
+) -> ResultTable:
+    """Normalise a table argument: ResultTable, path, pandas DataFrame, rows or
+    a dict of columns."""
+    if isinstance(table, ResultTable):
+        return table
+    if isinstance(table, (str, os.PathLike)):
+        return read_results(table)
+    if hasattr(table, "to_dict") and hasattr(table, "columns"):  # pandas
+        return ResultTable(table.to_dict("records"), list(table.columns))
+    if isinstance(table, Mapping):
+        cols = list(table)
+        n = len(table[cols[0]]) if cols else 0
+        return ResultTable(
+            [{c: _py(table[c][i]) for c in cols} for i in range(n)], cols
+        )
+    return ResultTable(table)
+
+
+def _py(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _as_list(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    return [v]
+
+
+def _filter(table: ResultTable, where: Mapping[str, Any] | None) -> ResultTable:
+    if not where:
+        return table
+    return table.where(
+        **{
+            k: (list(v) if isinstance(v, (list, tuple)) else v)
+            for k, v in where.items()
+        }
+    )
+
+
+def _varying(table: ResultTable, candidates: Sequence[str]) -> list[str]:
+    """Candidate columns that vary and are not determined by earlier choices.
+
+    E.g. ``dim`` is left out when ``target`` is chosen (a target fixes its
+    dimension), and ``n`` when it only differs between targets.
+    """
+    chosen: list[str] = []
+    for c in candidates:
+        seen: dict[tuple[Any, ...], Any] = {}
+        for r in table.rows:
+            key = tuple(r.get(k) for k in chosen)
+            if seen.setdefault(key, r.get(c)) != r.get(c):
+                chosen.append(c)
+                break
+    return chosen
+
+
+def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
+    if len(keys) == 1:
+        return str(values[0])
+    return ", ".join(str(v) for v in values)
+
+
+def plot_convergence(
+    table: ResultTable | str | os.PathLike[str] | Any,
+    x: str = "steps",
+    y: str | Sequence[str] | None = None,
+    hue: str | Sequence[str] | None = None,
+    bounds: bool | str | Sequence[str] = True,
+    *,
+    where: Mapping[str, Any] | None = None,
+    fit: bool = True,
+    fit_min_snr: float = 3.0,
+    ax: Any = None,
+    title: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    figsize: Sequence[float] = (7.0, 4.5),
+) -> Any:
+    r"""Log-log error-vs-``x`` plot with error bars, bounds and fitted slopes.
+
+    Parameters
+    ----------
+    table : ResultTable, path, pandas.DataFrame, rows or dict of columns
+        A study's result table.
+    x : str, default "steps"
+        Abscissa column.
+    y : str or sequence of str, optional
+        Metric label(s) to plot (the ``metric`` column; default: every
+        non-bound metric in the table).
+    hue : str or sequence of str, optional
+        Columns whose values make separate curves (default: the setting
+        columns, plus ``metric``, that vary among the selected rows).
+    bounds : bool, str or sequence of str, default True
+        Bound labels to draw as dashed curves (True: every bound in the table
+        matching the curves' settings; False: none).
+    where : mapping, optional
+        Row filter ``{column: value or list of values}``.
+    fit : bool, default True
+        Put the fitted slope :math:`\pm` its standard error
+        (:func:`fit_rate`) in each curve's legend entry.
+    fit_min_snr : float, default 3
+        Points whose estimate is below ``fit_min_snr`` standard errors are
+        *unresolved*: Monte Carlo noise (and, for plug-in distances, their
+        positive bias) dominates them, so they are drawn with open markers and
+        left out of the fit; the legend then states the fitted range. Exact
+        values (standard error 0) are always resolved. 0 fits every point.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on (default: a new :class:`~matplotlib.figure.Figure`).
+    title, xlabel, ylabel : str, optional
+    figsize : (float, float), default (7, 4.5)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    Replicates are averaged with :func:`scorelab.study.aggregate`. Points with a
+    non-positive estimate cannot be shown on log axes and are left out (of the
+    fit too).
+    """
+    tab = _filter(as_table(table), where)
+    if x not in tab.columns:
+        raise ValueError(f"x: no column {x!r}; columns: {', '.join(tab.columns)}")
+    kind = {r.get("metric"): r.get("kind") for r in tab.rows}
+    data_metrics = [m for m in tab.unique("metric") if kind.get(m) != "bound"]
+    bound_metrics = [m for m in tab.unique("metric") if kind.get(m) == "bound"]
+    ys = _as_list(y) or data_metrics
+    for m in ys:
+        if m not in data_metrics:
+            raise ValueError(
+                f"y: no metric {m!r} in the table; metrics: {', '.join(data_metrics)}"
+            )
+    if bounds is True:
+        bsel = bound_metrics
+    elif bounds is False:
+        bsel = []
+    else:
+        bsel = _as_list(bounds)
+        for b in bsel:
+            if b not in bound_metrics:
+                raise ValueError(
+                    f"bounds: no bound {b!r} in the table; bounds: "
+                    f"{', '.join(bound_metrics) or 'none'}"
+                )
+    data = tab.where(metric=ys)
+    if not len(data):
+        raise ValueError("no rows to plot")
+    if hue is None:
+        cand = [c for c in SETTING_COLUMNS if c != x and c in tab.columns]
+        if len(ys) > 1:
+            cand.append("metric")
+        hues = _varying(data, cand)
+    else:
+        hues = _as_list(hue)
+        for c in hues:
+            if c not in tab.columns:
+                raise ValueError(f"hue: no column {c!r}")
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(figsize[0], figsize[1]), layout="constrained")
+        ax = fig.subplots()
+        own_figure = True
+    else:
+        fig = ax.figure
+        own_figure = False
+    if "metric" not in hues and len(ys) > 1:
+        hues = [*hues, "metric"]
+    # colour by the settings, line style and marker by the metric
+    ckeys = [c for c in hues if c != "metric"] if len(hues) > 1 else list(hues)
+    by_metric = "metric" in hues and len(hues) > 1
+    palette = _palette()
+    colors: dict[tuple[Any, ...], Any] = {}
+
+    def color_of(named: Mapping[str, Any]) -> tuple[Any, str]:
+        key = tuple(named.get(c) for c in ckeys)
+        if key not in colors:
+            i = len(colors)
+            colors[key] = (palette[i % len(palette)], _MARKERS[i // len(palette) % 6])
+        return colors[key]
+
+    agg = aggregate(data, [*hues, x] if "metric" in hues else [*hues, "metric", x])
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for a in agg:
+        groups.setdefault(tuple(a[c] for c in hues), []).append(a)
+    xs_all: set[float] = set()
+    handles: list[Any] = []
+    for key, pts in groups.items():
+        pts = sorted(pts, key=lambda a: a[x])
+        xv = np.array([a[x] for a in pts], dtype=np.float64)
+        yv = np.array([a["estimate"] for a in pts], dtype=np.float64)
+        sv = np.array([a["stderr"] for a in pts], dtype=np.float64)
+        ok = np.isfinite(yv) & (yv > 0) & np.isfinite(xv) & (xv > 0)
+        xv, yv, sv = xv[ok], yv[ok], sv[ok]
+        xs_all.update(xv.tolist())
+        named = dict(zip(hues, key))
+        color, marker = color_of(named)
+        style: Any = "-"
+        if by_metric:
+            mi = ys.index(named["metric"]) if named["metric"] in ys else 0
+            style = _STYLES[mi % len(_STYLES)]
+            marker = _MARKERS[mi % len(_MARKERS)]
+        label = _label(hues, key) if hues else ", ".join(ys)
+        resolved = ~(np.isfinite(sv) & (sv > 0) & (yv < fit_min_snr * sv))
+        xr, yr, sr = xv[resolved], yv[resolved], sv[resolved]
+        if fit and xr.shape[0] >= 2 and np.ptp(xr) > 0:
+            slope, sse = fit_rate(xr, yr, sr)
+            span = ""
+            if xr.shape[0] < xv.shape[0]:
+                span = f" over {x} {xr.min():g}-{xr.max():g}"
+            label += f" (slope {slope:.2f}{_pm(sse)}{span})"
+        yerr = np.where(np.isfinite(sv), sv, 0.0)
+        handles.append(
+            ax.errorbar(
+                xv,
+                yv,
+                yerr=yerr if np.any(yerr > 0) else None,
+                marker=marker,
+                linestyle=style,
+                ms=4,
+                capsize=2,
+                color=color,
+                label=label,
+            )
+        )
+        if not np.all(resolved):
+            ax.plot(
+                xv[~resolved],
+                yv[~resolved],
+                linestyle="none",
+                marker=marker,
+                ms=4,
+                mfc="white",
+                mec=color,
+                zorder=3,
+            )
+    if bsel:
+        bdata = tab.where(metric=bsel)
+        bhues = [c for c in ckeys if c != "metric"]
+        bagg = aggregate(bdata, [*bhues, "metric", x])
+        bgroups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for a in bagg:
+            bgroups.setdefault(tuple(a[c] for c in [*bhues, "metric"]), []).append(a)
+        for key, pts in bgroups.items():
+            pts = sorted(pts, key=lambda a: a[x])
+            xv = np.array([a[x] for a in pts], dtype=np.float64)
+            yv = np.array([a["estimate"] for a in pts], dtype=np.float64)
+            ok = np.isfinite(yv) & (yv > 0) & np.isfinite(xv) & (xv > 0)
+            color, _ = color_of(dict(zip(bhues, key[:-1])))
+            label = str(key[-1]) + (f" [{_label(bhues, key[:-1])}]" if bhues else "")
+            handles.extend(
+                ax.plot(xv[ok], yv[ok], linestyle=":", lw=1.5, color=color, label=label)
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if 2 <= len(xs_all) <= 12:
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        ax.set_xticks(sorted(xs_all))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or (ys[0] if len(ys) == 1 else "error"))
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    if len(handles) > 6:
+        if own_figure:
+            fig.set_size_inches(figsize[0] * 1.6, figsize[1])
+        ax.legend(
+            handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+        )
+    else:
+        ax.legend(handles=handles, fontsize=7)
+    return fig
+
+
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def _pm(se: float) -> str:
+    """'±se' with two decimals, or one significant digit when below 0.01."""
+    if not math.isfinite(se):
+        return ""
+    return f"±{se:.2f}" if se >= 0.01 else f"±{se:.1g}"
+
+
+_STYLES = ("-", "--", "-.", (0, (1, 1)))
+
+
+def _palette() -> list[Any]:
+    from matplotlib import rcParams
+
+    return list(rcParams["axes.prop_cycle"].by_key().get("color", ["C0"]))
