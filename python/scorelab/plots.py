@@ -201,8 +201,9 @@ def plot_convergence(
         Columns whose values make separate curves (default: the setting
         columns, plus ``metric``, that vary among the selected rows).
     bounds : bool, str or sequence of str, default True
-        Bound labels to draw as dashed curves (True: every bound in the table
-        matching the curves' settings; False: none).
+        Bound labels to draw as dotted curves in the colour of the matching
+        curve (True: every bound total in the table, kind ``"bound"``; a list
+        may also name terms, ``"LABEL:TERM"``; False: none).
     where : mapping, optional
         Row filter ``{column: value or list of values}``.
     fit : bool, default True
@@ -233,8 +234,9 @@ def plot_convergence(
     if x not in tab.columns:
         raise ValueError(f"x: no column {x!r}; columns: {', '.join(tab.columns)}")
     kind = {r.get("metric"): r.get("kind") for r in tab.rows}
-    data_metrics = [m for m in tab.unique("metric") if kind.get(m) != "bound"]
-    bound_metrics = [m for m in tab.unique("metric") if kind.get(m) == "bound"]
+    bound_kinds = ("bound", "bound_term")
+    data_metrics = [m for m in tab.unique("metric") if kind.get(m) not in bound_kinds]
+    bound_metrics = [m for m in tab.unique("metric") if kind.get(m) in bound_kinds]
     ys = _as_list(y) or data_metrics
     for m in ys:
         if m not in data_metrics:
@@ -242,7 +244,7 @@ def plot_convergence(
                 f"y: no metric {m!r} in the table; metrics: {', '.join(data_metrics)}"
             )
     if bounds is True:
-        bsel = bound_metrics
+        bsel = [m for m in bound_metrics if kind.get(m) == "bound"]
     elif bounds is False:
         bsel = []
     else:

@@ -353,15 +353,24 @@ def _require_scalar(process: Process, scheme: str, why: str = _SCALAR_REASON) ->
         )
 
 
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
+
+
 def _nonneg(value: Any, name: str) -> float:
-    v = float(value)
+    v = _real(value, name)
     if not np.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 
 
 def _positive(value: Any, name: str) -> float:
-    v = float(value)
+    v = _real(value, name)
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
@@ -600,7 +609,7 @@ def _heun(
     _require_scalar(process, "heun")
     s_churn = _nonneg(s_churn, "s_churn")
     s_noise = _nonneg(s_noise, "s_noise")
-    s_tmin, s_tmax = float(s_tmin), float(s_tmax)
+    s_tmin, s_tmax = _real(s_tmin, "s_tmin"), _real(s_tmax, "s_tmax")
     if np.isnan(s_tmin) or np.isnan(s_tmax) or s_tmin < 0 or s_tmax < s_tmin:
         raise ValueError(
             f"need 0 <= s_tmin <= s_tmax, got s_tmin={s_tmin!r}, s_tmax={s_tmax!r}"
@@ -1214,6 +1223,10 @@ def _pc(
 
     n_corr = check_int(corrector_steps, "corrector_steps", 0)
     snr = _positive(snr, "snr")
+    if predictor_options is not None and not isinstance(predictor_options, dict):
+        raise TypeError(
+            f"predictor_options must be a dict, got {type(predictor_options).__name__}"
+        )
     popts = dict(predictor_options or {})
     base = compile_scheme(predictor, process, times, **popts)
     N, Sp, H, m = base.steps, base.stages, base.history, base.m

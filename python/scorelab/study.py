@@ -705,6 +705,8 @@ def _bound_values(res: Any) -> tuple[float, dict[str, float]]:
         for k, v in d.items()
         if isinstance(v, numbers.Real) and not isinstance(v, bool)
     }
+    if isinstance(d.get("valid"), (bool, np.bool_)):
+        terms["valid"] = float(bool(d["valid"]))
     for key in ("total", "bound", "value"):
         if key in terms:
             total = terms.pop(key)
@@ -748,7 +750,12 @@ BOUND_CONTEXT: tuple[str, ...] = (
     "h",
     "score_error",
     "scheme",
+    "init",
 )
+
+#: How the cell's ``init`` is passed to a bound's ``init`` parameter
+#: (scorelab.bounds: the initial law, or W2(initial law, p_T) as a number).
+_BOUND_INIT = {"prior": "prior", "zero-data": "zero-data", "exact": 0.0}
 
 
 def _bound_context(
@@ -771,6 +778,7 @@ def _bound_context(
         "h": float(np.max(times[:-1] - times[1:])),
         "score_error": err,
         "scheme": task_spec["scheme"]["name"],
+        "init": _BOUND_INIT[task_spec["init"]],
     }
 
 
@@ -886,7 +894,7 @@ def run_task(task: Task) -> list[dict[str, Any]]:
             wall = time.perf_counter() - t1
             add(b["label"], "bound", total, 0.0, wall, math.nan)
             for k, v in terms.items():
-                add(f"{b['label']}:{k}", "bound", v, 0.0, wall, math.nan)
+                add(f"{b['label']}:{k}", "bound_term", v, 0.0, wall, math.nan)
     return rows
 
 
@@ -1589,6 +1597,37 @@ class _Parser:
                     f"bound {b['name']!r} needs parameter(s) "
                     f"{', '.join(missing)} (give them in the bound's table)",
                 )
+            # one trial evaluation on a 2-step grid per combination of settings
+            bkey = _canon_json(
+                [
+                    "bound",
+                    b,
+                    tch.spec,
+                    cell["processes"].spec,
+                    scheme_spec,
+                    err_spec,
+                    cell["init"].spec,
+                    T,
+                    delta,
+                ]
+            )
+            if bkey not in checked:
+                checked.add(bkey)
+                trial = {
+                    "scheme": scheme_spec,
+                    "steps": 2,
+                    "init": cell["init"].spec,
+                }
+                try:
+                    small = _grid_times(process, {"kind": "uniform"}, 2, T, delta)
+                    ctx = _bound_context(target, process, small, err, trial)
+                    _bound_values(fn(**_bound_kwargs(b, ctx)))
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    raise self.err(
+                        _join(where, "bounds"),
+                        f"bound {b['label']!r} cannot be evaluated for {desc}: "
+                        f"{type(exc).__name__}: {exc}",
+                    ) from None
         n = cell["n"].spec if mc else 0
         spec = {
             "target": tch.spec,
@@ -1665,7 +1704,10 @@ class _Parser:
             if v is None or (key == "bounds" and isinstance(v, bool)):
                 continue
             for item in self.as_list(v):
-                if item not in allowed:
+                term = key == "bounds" and any(
+                    isinstance(item, str) and item.startswith(b + ":") for b in allowed
+                )
+                if item not in allowed and not term:
                     raise self.err(
                         f"plot.{key}",
                         f"{item!r} is not computed by this study",
@@ -2190,7 +2232,8 @@ class Study:
     threads : int or None
         Threads per cell (key ``threads``).
     metric_kinds : dict
-        Metric label -> ``"exact"``, ``"mc"`` or ``"bound"``.
+        Metric label -> ``"exact"``, ``"mc"`` or ``"bound"`` (the terms of a
+        bound, labelled ``"LABEL:TERM"``, have kind ``"bound_term"``).
     """
 
     name: str
