@@ -116,7 +116,7 @@ def test_documented_order(target, cfg, proc):
     assert abs(slope - order) <= 0.25, (errs, slope, order)
 
 
-def test_pc_without_corrector_snr_floor(target):
+def test_pc_fixed_snr_does_not_converge(target):
     """snr = 0.16: the fixed-size Langevin step leaves an N-independent bias."""
     proc = VP()
     errs = []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,12 +80,27 @@ def no_metrics(monkeypatch):
 def fake_bounds(monkeypatch):
     mod = types.ModuleType("scorelab.bounds")
 
+    @dataclasses.dataclass(frozen=True)
+    class Record:
+        total: float
+        discretisation: float
+        paper: str = "fake"
+        valid: bool = True
+
     def linear_bound(process, grid, d, C=1.0):
         h = float(np.max(grid[:-1] - grid[1:]))
         return {"total": C * d * h + 0.5, "discretisation": C * d * h, "init": 0.5}
 
+    def record_bound(grid, init, target):
+        if not isinstance(target, scorelab.Gaussian):
+            raise TypeError("target must be a Gaussian")
+        return Record(
+            total=float(len(grid)), discretisation=1.0, valid=init == "zero-data"
+        )
+
     mod.linear_bound = linear_bound
-    mod.__all__ = ["linear_bound"]
+    mod.record_bound = record_bound
+    mod.__all__ = ["linear_bound", "record_bound"]
     monkeypatch.setitem(sys.modules, "scorelab.bounds", mod)
     monkeypatch.setattr(scorelab, "bounds", mod, raising=False)
     return mod
@@ -393,16 +410,37 @@ def test_bounds_rows(fake_bounds):
         steps=[10], schemes=["ei-sde"], bounds=[{"name": "linear_bound", "C": 2.0}]
     )
     table = Study.from_dict(d).run()
-    b = table.where(kind="bound")
-    assert b.unique("metric") == [
-        "bound:linear_bound",
+    assert table.where(kind="bound").unique("metric") == ["bound:linear_bound"]
+    assert table.where(kind="bound_term").unique("metric") == [
         "bound:linear_bound:discretisation",
         "bound:linear_bound:init",
     ]
     h = (1.0 - 1e-3) / 10
-    assert b.where(metric="bound:linear_bound")["estimate"][0] == pytest.approx(
+    assert table.where(metric="bound:linear_bound")["estimate"][0] == pytest.approx(
         2.0 * 3 * h + 0.5, rel=1e-14
     )
+    # a record (dataclass) with a validity flag; init comes from the cell
+    for init, valid in (("zero-data", 1.0), ("exact", 0.0)):
+        d = _exact_study(
+            steps=[4],
+            schemes=["ei-sde"],
+            init=init,
+            bounds=[{"name": "record_bound", "label": "r"}],
+        )
+        t = Study.from_dict(d).run()
+        assert t.where(metric="r")["estimate"][0] == 5.0  # len(grid)
+        assert t.where(metric="r:valid")["estimate"][0] == valid
+        assert t.where(metric="r:discretisation")["kind"][0] == "bound_term"
+    # a bound that cannot be evaluated is rejected before any work
+    d = _exact_study(
+        targets={"m": "gmm-2d-3"}, metrics=["gelbrich_w2"], bounds=["record_bound"]
+    )
+    with pytest.raises(
+        StudyError,
+        match="bounds: bound 'bound:record_bound' "
+        "cannot be evaluated.*must be a Gaussian",
+    ):
+        Study.from_dict(d)
     with pytest.raises(
         StudyError,
         match=r"bounds\[0\].K: bound 'linear_bound' has "
@@ -640,7 +678,14 @@ def test_dask_local_cluster_equals_local_run(tmp_path):
         d["targets"] = {"g": "gaussian-3d-aniso", "m": "gmm-2d-3"}
         d["sweep"] = [
             {"targets": ["g"]},
-            {"targets": ["m"], "metrics": ["sliced_w2"], "n": 2000, "replicates": 2},
+            {
+                "targets": ["m"],
+                "schemes": ["ei-sde"],
+                "steps": [5, 10],
+                "metrics": [{"name": "sliced_w2", "n_projections": 8}],
+                "n": 500,
+                "replicates": 2,
+            },
         ]
     study = Study.from_dict(d)
     local = study.run(tmp_path / "local.csv")
@@ -684,3 +729,28 @@ def test_result_table_helpers():
     assert t.unique("metric") == ["x", "y"]
     with pytest.raises(KeyError, match="no column 'b'"):
         t["b"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[1] / "examples").glob("*.toml")),
+    ids=lambda p: p.name,
+)
+def test_examples_are_valid(path):
+    study = Study.from_toml(path)
+    assert len(study) > 0 and study.plot is not None
+
+
+@pytest.mark.parametrize("with_tqdm", [True, False])
+def test_progress(capsys, monkeypatch, with_tqdm):
+    if with_tqdm:
+        pytest.importorskip("tqdm")
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    Study.from_dict(_exact_study()).run(progress=True)
+    err = capsys.readouterr().err
+    assert "6/6" in err
+    if not with_tqdm:
+        assert "cells/s" in err and "ETA 0:00" in err
+    Study.from_dict(_exact_study()).run(progress=False)
+    assert capsys.readouterr().err == ""

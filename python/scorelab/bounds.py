@@ -813,9 +813,10 @@ def _sde_local(
     process: Process,
     hi: FloatArray,
     lo: FloatArray,
-    J: Callable[[FloatArray], FloatArray],
-    F: Callable[[FloatArray], FloatArray],
+    lam: FloatArray,
+    mult: FloatArray,
     nodes: int,
+    chunk: int = 8192,
 ) -> FloatArray:
     r"""Upper bound of :math:`\lVert\delta_k\rVert_{L^2}` for the reverse SDE.
 
@@ -828,43 +829,42 @@ def _sde_local(
     information :math:`J_t = E|\nabla\log p_t|^2` and :math:`F_t =
     E\lVert\nabla^2\log p_t\rVert_F^2`, and by Minkowski
     :math:`\lVert\delta_k\rVert \le \int_{lo}^{hi}\frac{\alpha_{lo}}{\alpha_u}
-    g_u^2 \lVert s(X_{hi}) - s(X_u)\rVert du`. Quadrature: substitution
-    :math:`u = hi - (hi - lo)\,\xi^2` (removes the square-root endpoint
-    behaviour) and ``nodes``-point Gauss--Legendre in :math:`\xi` and in t.
+    g_u^2 \lVert s(X_{hi}) - s(X_u)\rVert du`.
+
+    Here :math:`J_t = \sum_i m_i / v_i(t)` and :math:`F_t = \sum_i m_i /
+    v_i(t)^2` with :math:`v_i = \alpha_t^2\lambda_i + \sigma_t^2` (exact for a
+    Gaussian with eigenvalues :math:`\lambda_i` of multiplicities
+    :math:`m_i`; an upper bound :math:`J \le dL_t`, :math:`F \le dL_t^2` with
+    one "eigenvalue" :math:`1/L_0` of multiplicity d in general). Then
+    :math:`\frac{d}{dt}\frac{\alpha^2}{v} = -\frac{\alpha^2 g^2}{v^2}` gives
+    the inner integral in closed form, :math:`\sum_i m_i(\alpha_u^2/v_i(u) -
+    \alpha_{hi}^2/v_i(hi))`. The outer integral uses the substitution
+    :math:`u = hi - (hi - lo)\xi^2` (removing the square-root endpoint
+    behaviour) and ``nodes``-point Gauss--Legendre in :math:`\xi`.
     """
     xs, ws = _leggauss01(nodes)
-    h = (hi - lo)[:, None]
-    u = hi[:, None] - h * xs[None, :] ** 2  # (N, q)
-    du = 2.0 * h * xs[None, :] * ws[None, :]
-    a_u = _alpha(process, u)
-    a_hi = _alpha(process, hi)[:, None]
-    a_lo = _alpha(process, lo)[:, None]
-    # inner integral over t in [u, hi]
-    tt = u[..., None] + (hi[:, None, None] - u[..., None]) * xs[None, None, :]
-    wt = (hi[:, None, None] - u[..., None]) * ws[None, None, :]
-    inner = np.sum(wt * _alpha(process, tt) ** 2 * _g2(process, tt) * F(tt), axis=-1)
-    var = (1.0 - a_hi / a_u) ** 2 * J(hi)[:, None] + inner / a_u**2
-    integrand = (a_lo / a_u) * _g2(process, u) * np.sqrt(np.maximum(var, 0.0))
-    return np.asarray(np.sum(du * integrand, axis=1))
-
-
-def _gaussian_JF(
-    process: Process, lam: FloatArray
-) -> tuple[Callable[[FloatArray], FloatArray], Callable[[FloatArray], FloatArray]]:
-    """Exact Fisher information and E|hess|_F^2 of p_t for a Gaussian p_0."""
-
-    def v(t: FloatArray) -> FloatArray:
-        a2 = _alpha(process, t) ** 2
-        s2 = _arr(process.sigma2(t))
-        return a2[..., None] * lam + s2[..., None]
-
-    def J(t: FloatArray) -> FloatArray:
-        return np.asarray(np.sum(1.0 / v(t), axis=-1))
-
-    def F(t: FloatArray) -> FloatArray:
-        return np.asarray(np.sum(1.0 / v(t) ** 2, axis=-1))
-
-    return J, F
+    out = np.empty(hi.shape[0])
+    for i0 in range(0, hi.shape[0], chunk):
+        h_ = hi[i0 : i0 + chunk]
+        l_ = lo[i0 : i0 + chunk]
+        h = (h_ - l_)[:, None]
+        u = h_[:, None] - h * xs[None, :] ** 2  # (n, q)
+        du = 2.0 * h * xs[None, :] * ws[None, :]
+        a_u = _alpha(process, u)
+        s2_u = _arr(process.sigma2(u))
+        a_hi = _alpha(process, h_)
+        s2_hi = _arr(process.sigma2(h_))
+        a_lo = _alpha(process, l_)[:, None]
+        v_hi = a_hi[:, None] ** 2 * lam[None, :] + s2_hi[:, None]  # (n, r)
+        J_hi = np.sum(mult / v_hi, axis=-1)
+        G_hi = a_hi**2 * J_hi
+        v_u = a_u[..., None] ** 2 * lam + s2_u[..., None]  # (n, q, r)
+        G_u = a_u**2 * np.sum(mult / v_u, axis=-1)
+        inner = np.maximum(G_u - G_hi[:, None], 0.0)
+        var = (1.0 - a_hi[:, None] / a_u) ** 2 * J_hi[:, None] + inner / a_u**2
+        integrand = (a_lo / a_u) * _g2(process, u) * np.sqrt(np.maximum(var, 0.0))
+        out[i0 : i0 + chunk] = np.sum(du * integrand, axis=1)
+    return out
 
 
 def _init_w2(
@@ -996,19 +996,11 @@ def gao_w2_bound(
     L_t = 1.0 / (a2h / L0 + s2h)
     rho = np.maximum(np.abs(r - c * a_t), np.abs(r - c * L_t))
     if target is not None:
-        J, F = _gaussian_JF(process, gaussian_constants(target).eigenvalues)
+        lam_u, mult = np.unique(gaussian_constants(target).eigenvalues, return_counts=True)
     else:
-
-        def Lf(t: FloatArray) -> FloatArray:
-            return 1.0 / (_alpha(process, t) ** 2 / L0 + _arr(process.sigma2(t)))
-
-        def J(t: FloatArray) -> FloatArray:
-            return d * Lf(t)
-
-        def F(t: FloatArray) -> FloatArray:
-            return d * Lf(t) ** 2
-
-    local = _sde_local(process, hi, lo, J, F, nodes)
+        lam_u, mult = np.array([1.0 / L0]), np.array([d])
+    mult = mult.astype(np.float64)
+    local = _sde_local(process, hi, lo, lam_u, mult, nodes)
     score = c * Mv
     T = float(times[0])
     e0 = _init_w2(init, process, T, m2, d, target)
@@ -1355,7 +1347,8 @@ def gao_steps_needed(
     m2: float | None = None,
     delta: float = 1e-3,
     exact: bool = False,
-    max_steps: int = 2**22,
+    max_steps: int = 2**20,
+    rtol: float = 0.01,
 ) -> Complexity:
     r"""Steps needed for :math:`W_2 \le \varepsilon` by :func:`gao_w2_bound`
     (or, with ``exact=True`` and a Gaussian target, by the exact error).
@@ -1364,8 +1357,10 @@ def gao_steps_needed(
     term :math:`W_2(\hat p_T, p_T)\,\alpha_T V_\delta/(\alpha_\delta V_T) \le
     \varepsilon/2` (bisection in T; :math:`V = \alpha^2/m_0 + \sigma^2`); then
     the smallest number of uniform steps N with bound (or exact error)
-    :math:`\le \varepsilon` is found by doubling and bisection (assumes the
-    error decreases with N, true here in practice).
+    :math:`\le \varepsilon` is found by doubling and bisection, to a relative
+    accuracy ``rtol`` (assumes the error decreases with N, true here in
+    practice). One bound evaluation costs O(N); the bound needs
+    :math:`N \propto \varepsilon^{-2}` steps (slope 1/2), so small eps are slow.
 
     Returns
     -------
@@ -1429,7 +1424,8 @@ def gao_steps_needed(
             return Complexity(math.inf, math.nan, T, math.nan, "N > max_steps",
                               "gao_steps_needed")
     lo_N, hi_N = N // 2, N
-    while hi_N - lo_N > 1:
+    rt = _pos(rtol, "rtol", allow_zero=True)
+    while hi_N - lo_N > max(1.0, rt * hi_N):
         mid = (lo_N + hi_N) // 2
         if err(mid) <= eps:
             hi_N = mid

@@ -172,6 +172,15 @@ class CLD(Process):
     unavailable; use uniform, power or explicit grids.
     """
 
+    F: FloatArray
+    GG: FloatArray
+    stationary: FloatArray
+    v0_var: float
+    kappa: float
+    _param: str
+    _consts: tuple[float, float, float, float]
+    _S: FloatArray
+
     def __init__(
         self,
         param: str = "normalized",
@@ -421,7 +430,7 @@ class CLD(Process):
         cov : ndarray, shape (2d, 2d)
         """
         if init is None:
-            return np.zeros(2 * d), np.kron(self.stationary, np.eye(d))
+            return np.zeros(2 * d), np.asarray(np.kron(self.stationary, np.eye(d)))
         if init != "zero-data":
             raise ValueError(
                 f"init must be None, 'zero-data', 'exact', a Gaussian or an array "
@@ -429,8 +438,9 @@ class CLD(Process):
             )
         Tt = self.T if T is None else T
         Phi, Nc = self.marginal_maps(Tt)
-        C = Phi[0] @ np.diag([0.0, self.v0_var]) @ Phi[0].T + Nc[0]
-        return np.zeros(2 * d), np.kron(0.5 * (C + C.T), np.eye(d))
+        S0 = np.diag(np.array([0.0, self.v0_var]))
+        C = Phi[0] @ S0 @ Phi[0].T + Nc[0]
+        return np.zeros(2 * d), np.asarray(np.kron(0.5 * (C + C.T), np.eye(d)))
 
     def __repr__(self) -> str:
         return f"CLD({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"

@@ -359,10 +359,21 @@ def plot_convergence(
             xv = np.array([a[x] for a in pts], dtype=np.float64)
             yv = np.array([a["estimate"] for a in pts], dtype=np.float64)
             ok = np.isfinite(yv) & (yv > 0) & np.isfinite(xv) & (xv > 0)
-            color, _ = color_of(dict(zip(bhues, key[:-1])))
+            bi = bsel.index(key[-1])
+            if bhues:  # the colour of the matching curve, a style per bound
+                color, _ = color_of(dict(zip(bhues, key[:-1])))
+            else:  # one curve: a colour per bound
+                color = palette[(len(colors) + bi) % len(palette)]
             label = str(key[-1]) + (f" [{_label(bhues, key[:-1])}]" if bhues else "")
             handles.extend(
-                ax.plot(xv[ok], yv[ok], linestyle=":", lw=1.5, color=color, label=label)
+                ax.plot(
+                    xv[ok],
+                    yv[ok],
+                    linestyle=_BOUND_STYLES[bi % len(_BOUND_STYLES)],
+                    lw=1.5,
+                    color=color,
+                    label=label,
+                )
             )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -399,6 +410,7 @@ def _pm(se: float) -> str:
 
 
 _STYLES = ("-", "--", "-.", (0, (1, 1)))
+_BOUND_STYLES = (":", (0, (5, 2, 1, 2)), (0, (1, 3)), (0, (8, 3)))
 
 
 def _palette() -> list[Any]:

@@ -353,6 +353,11 @@ def _require_scalar(process: Process, scheme: str, why: str = _SCALAR_REASON) ->
         )
 
 
+def _arr(x: Any) -> FloatArray:
+    """A process method's result as a float64 array (for the type checker)."""
+    return np.asarray(x, dtype=np.float64)
+
+
 def _real(value: Any, name: str) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
@@ -631,18 +636,20 @@ def _heun(
         b.s(2, 1, 0.25 * h * g_lo)
         return b.build("heun", SCHEMES["heun"].order, opts)
     N = hi.shape[0]
-    lam = np.asarray(process.log_snr(hi))
+    lam = np.asarray(_arr(process.log_snr(hi)))
     rho = np.exp(-lam)
     gamma = np.where(
         (rho >= s_tmin) & (rho <= s_tmax), min(s_churn / N, np.sqrt(2.0) - 1.0), 0.0
     )
-    that = np.where(gamma > 0, process.t_from_log_snr(lam - np.log1p(gamma)), hi)
+    that = np.where(gamma > 0, _arr(process.t_from_log_snr(lam - np.log1p(gamma))), hi)
     that = np.minimum(np.maximum(that, hi), process.t_max)
-    a_ratio = process.alpha(that) / process.alpha(hi)
-    nvar = np.maximum(process.sigma2(that) - a_ratio**2 * process.sigma2(hi), 0.0)
+    a_ratio = _arr(process.alpha(that)) / _arr(process.alpha(hi))
+    nvar = np.maximum(
+        _arr(process.sigma2(that)) - a_ratio**2 * _arr(process.sigma2(hi)), 0.0
+    )
     h = that - lo
-    f_h, f_lo = process.f(that), process.f(lo)
-    g_h, g_lo = process.g2(that), process.g2(lo)
+    f_h, f_lo = _arr(process.f(that)), _arr(process.f(lo))
+    g_h, g_lo = _arr(process.g2(that)), _arr(process.g2(lo))
     b = TableBuilder(times, stages=3)
     b.y(1, 0, a_ratio)  # churned state at t_hat
     b.noise(1, s_noise**2 * nvar)
@@ -702,7 +709,7 @@ def _dpmpp_2m(process: Process, times: FloatArray, sde: bool) -> TableBuilder:
     _require_scalar(process, "dpm-solver++-2m" + ("-sde" if sde else ""))
     hi, lo = _hi_lo(times)
     lam_hi, lam_lo = process.log_snr(hi), process.log_snr(lo)
-    h = lam_lo - lam_hi
+    h = _arr(lam_lo - lam_hi)
     a_hi, a_lo = process.alpha(hi), process.alpha(lo)
     s_hi, s_lo = process.sigma(hi), process.sigma(lo)
     r = np.ones_like(h)
@@ -890,10 +897,10 @@ def _dpmpp3m(process: Process, times: FloatArray) -> Tableau:
     """
     _require_scalar(process, "dpm-solver++-3m")
     hi, lo = _hi_lo(times)
-    lam_hi, lam_lo = process.log_snr(hi), process.log_snr(lo)
+    lam_hi, lam_lo = _arr(process.log_snr(hi)), _arr(process.log_snr(lo))
     h = lam_lo - lam_hi
-    a_hi, a_lo = process.alpha(hi), process.alpha(lo)
-    s_hi, s_lo = process.sigma(hi), process.sigma(lo)
+    a_hi, a_lo = _arr(process.alpha(hi)), _arr(process.alpha(lo))
+    s_hi, s_lo = _arr(process.sigma(hi)), _arr(process.sigma(lo))
     N = h.shape[0]
     order = np.minimum(np.arange(N) + 1, 3)
     w = _dpmpp_weights(h, order)
@@ -932,14 +939,14 @@ def _deis(process: Process, times: FloatArray, points: int, name: str) -> Tablea
     _require_scalar(process, name)
     hi, lo = _hi_lo(times)
     N = hi.shape[0]
-    lam_hi, lam_lo = process.log_snr(hi), process.log_snr(lo)
+    lam_hi, lam_lo = _arr(process.log_snr(hi)), _arr(process.log_snr(lo))
     x, wq = np.polynomial.legendre.leggauss(_DEIS_NODES)
     half = 0.5 * (lam_lo - lam_hi)
     L = lam_hi[:, None] + half[:, None] * (x[None] + 1.0)
-    tau = np.asarray(process.t_from_log_snr(L), dtype=np.float64)
+    tau = np.asarray(_arr(process.t_from_log_snr(L)), dtype=np.float64)
     # x' = (alpha_lo/alpha_hi) x - alpha_lo int_{lam_hi}^{lam_lo} e^{-lam} eps(lam)
-    base = -process.alpha(lo)[:, None] * np.exp(-L) * half[:, None] * wq[None]
-    sig = process.sigma(times)
+    base = -_arr(process.alpha(lo))[:, None] * np.exp(-L) * half[:, None] * wq[None]
+    sig = _arr(process.sigma(times))
     coef = np.zeros((N, points))  # on eps_{k-j}
     for k in range(N):
         p = min(points, k + 1)
@@ -956,7 +963,7 @@ def _deis(process: Process, times: FloatArray, points: int, name: str) -> Tablea
     warm = points >= 3
     b = TableBuilder(times, stages=2, history=points - 1)
     b.evaluate(0, hi)
-    a_ratio = process.alpha(lo) / process.alpha(hi)
+    a_ratio = _arr(process.alpha(lo)) / _arr(process.alpha(hi))
     if warm:
         h0 = float(lam_lo[0] - lam_hi[0])
         t_mid = float(process.t_from_log_snr(lam_hi[0] + 0.5 * h0))
@@ -1086,9 +1093,9 @@ def _unipc2(process: Process, times: FloatArray, solver_type: str = "bh2") -> Ta
         raise ValueError(f"solver_type must be 'bh1' or 'bh2', got {solver_type!r}")
     hi, lo = _hi_lo(times)
     N = hi.shape[0]
-    lam = process.log_snr(times)
+    lam = _arr(process.log_snr(times))
     h = lam[1:] - lam[:-1]
-    a, s = process.alpha(times), process.sigma(times)
+    a, s = _arr(process.alpha(times)), _arr(process.sigma(times))
     # per-step coefficients on (m_k, m_{k-1}) for the predictor, on
     # (m_k, m_{k-1}, m_{k+1}) for the corrector; scaled by alpha_{k+1}
     P = np.zeros((N, 2))
@@ -1232,7 +1239,7 @@ def _pc(
     N, Sp, H, m = base.steps, base.stages, base.history, base.m
     S = Sp + n_corr
     hi, lo = _hi_lo(times)
-    eps = 2.0 * (snr * process.sigma(lo)) ** 2
+    eps = 2.0 * (snr * _arr(process.sigma(lo))) ** 2
     b = TableBuilder(times, stages=S, history=H, m=m)
     b.Y[:, :Sp, :Sp] = base.Y
     b.B[:, :Sp, :Sp] = base.B

@@ -917,6 +917,11 @@ class _Parser:
         self.data = data
         self.stem = stem
         self.labels: dict[tuple[str, Any], str] = {}
+        self.own: set[str] = set()
+
+    def kp(self, where: str, key: str) -> str:
+        """Path of a setting: in the sweep if the sweep sets it, else top-level."""
+        return _join(where if key in self.own else "", key)
 
     # -- error helpers ---------------------------------------------------
     def err(
@@ -991,6 +996,7 @@ class _Parser:
                 self.check_keys(sw, _SWEEP_KEYS, where)
             merged = dict(defaults)
             merged.update({k: v for k, v in sw.items() if k != "name"})
+            self.own = set(sw) if "sweep" in d else set()
             for task in self.expand(
                 merged, where, name, seed, replicates, threads, metric_labels
             ):
@@ -1087,14 +1093,14 @@ class _Parser:
                 raise self.err(_join(where, key), "required setting is missing")
             values = self.as_list(raw)
             if not values:
-                raise self.err(_join(where, key), "must not be an empty list")
+                raise self.err(self.kp(where, key), "must not be an empty list")
             choices[key] = [
                 self.parse_setting(
                     key,
                     v,
-                    _join(_join(where, key), j)
+                    _join(self.kp(where, key), j)
                     if isinstance(raw, list)
-                    else _join(where, key),
+                    else self.kp(where, key),
                 )
                 for j, v in enumerate(values)
             ]
@@ -1105,13 +1111,15 @@ class _Parser:
                 list(EXACT_METRICS) + list(EMPIRICAL_METRICS),
             )
         metrics = self.parse_metrics(
-            sw["metrics"], _join(where, "metrics"), metric_labels
+            sw["metrics"], self.kp(where, "metrics"), metric_labels
         )
         bounds = self.parse_bounds(
-            sw.get("bounds", []), _join(where, "bounds"), metric_labels
+            sw.get("bounds", []), self.kp(where, "bounds"), metric_labels
         )
-        reps = self.get_int(sw, "replicates", where, 1, default_reps)
-        combos = self.combinations(choices, sw.get("zip", []), _join(where, "zip"))
+        reps = self.get_int(
+            sw, "replicates", where if "replicates" in self.own else "", 1, default_reps
+        )
+        combos = self.combinations(choices, sw.get("zip", []), self.kp(where, "zip"))
         checked: set[str] = set()
         for combo in combos:
             yield from self.cell_tasks(
@@ -1519,7 +1527,7 @@ class _Parser:
                 _grid_times(process, grid_spec, steps, T, delta)
             except (ValueError, TypeError) as exc:
                 raise self.err(
-                    _join(where, "grids"), f"cannot build the grid for {desc}: {exc}"
+                    self.kp(where, "grids"), f"cannot build the grid for {desc}: {exc}"
                 ) from None
         # scheme on this process (checked once per pair on a small grid)
         skey = _canon_json(["scheme", cell["processes"].spec, scheme_spec, T, delta])
@@ -1534,7 +1542,7 @@ class _Parser:
                 )
             except (ValueError, TypeError) as exc:
                 raise self.err(
-                    _join(where, "schemes"),
+                    self.kp(where, "schemes"),
                     f"scheme {cell['schemes'].label!r} cannot run with "
                     f"process {cell['processes'].label!r} ({desc}): {exc}",
                 ) from None
@@ -1549,7 +1557,7 @@ class _Parser:
                 err.score_target(target)
         except (ValueError, TypeError) as exc:
             raise self.err(
-                _join(where, "score_errors"),
+                self.kp(where, "score_errors"),
                 f"score error {cell['score_errors'].label!r} does not fit "
                 f"target {tch.label!r}: {exc}",
             ) from None
@@ -1558,7 +1566,7 @@ class _Parser:
         if exact:
             if not isinstance(target, Gaussian):
                 raise self.err(
-                    _join(where, "metrics"),
+                    self.kp(where, "metrics"),
                     f"exact metric {exact[0]['label']!r} needs a Gaussian target, but "
                     f"target {tch.label!r} is a Gaussian mixture; use an empirical "
                     "metric, or put the targets in separate [[sweep]] blocks",
@@ -1569,7 +1577,7 @@ class _Parser:
                 or err.score_target(target).n_components != 1
             ):
                 raise self.err(
-                    _join(where, "metrics"),
+                    self.kp(where, "metrics"),
                     f"exact metric {exact[0]['label']!r} needs an affine score error "
                     f"(Bias, Linear, Misspecified by a Gaussian), not "
                     f"{cell['score_errors'].label!r}; use an empirical metric",
@@ -1577,7 +1585,7 @@ class _Parser:
         for m in mc:
             if m["name"] == "w2_1d" and target.dim != 1:
                 raise self.err(
-                    _join(where, "metrics"),
+                    self.kp(where, "metrics"),
                     f"metric 'w2_1d' needs a 1-D target, target "
                     f"{tch.label!r} has d = {target.dim}",
                 )
@@ -1593,7 +1601,7 @@ class _Parser:
             ]
             if missing:
                 raise self.err(
-                    _join(where, "bounds"),
+                    self.kp(where, "bounds"),
                     f"bound {b['name']!r} needs parameter(s) "
                     f"{', '.join(missing)} (give them in the bound's table)",
                 )
@@ -1624,7 +1632,7 @@ class _Parser:
                     _bound_values(fn(**_bound_kwargs(b, ctx)))
                 except (ValueError, TypeError, ArithmeticError) as exc:
                     raise self.err(
-                        _join(where, "bounds"),
+                        self.kp(where, "bounds"),
                         f"bound {b['label']!r} cannot be evaluated for {desc}: "
                         f"{type(exc).__name__}: {exc}",
                     ) from None
@@ -2446,14 +2454,24 @@ def _num(v: float) -> str:
 
 
 def format_summary(
-    table: ResultTable, columns: str = "steps", width: int | None = None
+    table: ResultTable, columns: str = "steps", terms: bool = False
 ) -> str:
     """Readable pivot: rows = varying settings and metric, columns = ``steps``.
 
     Values are ``estimate ± stderr`` (replicates averaged with
     :func:`aggregate`; exact values without ``±``). Settings that are the same on
     every row are printed once above the table.
+
+    Parameters
+    ----------
+    table : ResultTable
+    columns : str, default "steps"
+        Column whose values become the table's columns.
+    terms : bool, default False
+        Also show the named terms of bounds (rows of kind ``"bound_term"``).
     """
+    if not terms:
+        table = table.where(kind=["exact", "mc", "bound"])
     if not len(table):
         return "(no rows)"
     settings = [c for c in SETTING_COLUMNS if c != columns]
