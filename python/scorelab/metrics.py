@@ -91,12 +91,13 @@ def _sqrt_with_se(est2: float, se2: float) -> tuple[float, float]:
     r"""Map an estimate of a squared distance and its SE to the distance.
 
     Returns :math:`\sqrt{\max(e, 0)}` and half the width of the image of the
-    one-SE interval, :math:`(\sqrt{e + s} - \sqrt{\max(e - s, 0)})/2`, which is
-    the delta-method :math:`s / (2\sqrt e)` when :math:`e \gg s` and stays finite
-    (:math:`\sqrt s / 2`) at :math:`e = 0`.
+    one-SE interval, :math:`(\sqrt{\max(e + s, s)} - \sqrt{\max(e - s,
+    0)})/2`, which is the delta-method :math:`s / (2\sqrt e)` when
+    :math:`e \gg s` and :math:`\sqrt s / 2` for :math:`e \le 0` (a negative
+    bias-corrected estimate of a squared distance).
     """
     val = math.sqrt(max(est2, 0.0))
-    hi = math.sqrt(max(est2 + se2, 0.0))
+    hi = math.sqrt(max(est2 + se2, se2))
     lo = math.sqrt(max(est2 - se2, 0.0))
     return val, 0.5 * (hi - lo)
 
@@ -516,7 +517,9 @@ def gelbrich_w2(
     G = check_int(groups, "groups", 2)
     n = x.shape[0]
     if n < 2 * G:
-        raise ValueError(f"samples must have at least 2 * groups = {2 * G} rows, got {n}")
+        raise ValueError(
+            f"samples must have at least 2 * groups = {2 * G} rows, got {n}"
+        )
     mQ, SQ = target.mean, target.cov
     labels = np.arange(n) % G
     cnt = np.bincount(labels, minlength=G).astype(np.float64)

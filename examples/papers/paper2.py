@@ -1,0 +1,267 @@
+"""Paper 2 (Gao, Nguyen, Zhu, arXiv:2311.11003): W2 of the exponential integrator
+for each forward process of the paper, exact error next to the upper bound and
+the Gaussian lower bound; steps needed per process; dimension scaling.
+
+Gaussian data (exact laws, no Monte Carlo): the EI-SDE from paper 2's
+initialisation N(0, sigma_T^2 I), early stopping delta = 1e-3, compared with
+p_delta. The upper bound is scorelab.bounds.gao_w2_bound (one-step recursion with
+explicit constants, see its docstring), the lower bound
+scorelab.bounds.gao_gaussian_lower_bound (first-order, OU/VP only).
+
+Parts (column ``part`` of the CSV):
+  A  W2 vs steps N at each process's default horizon (paper defaults, T = 1;
+     OU: T = 5), exact / upper bound / lower bound
+  B  steps needed for W2 <= eps, T chosen by the paper's rule (initialisation
+     term <= eps/2), by the exact error and by the bound; the paper's table
+  C  dimension scaling at fixed T: steps needed (exact ~ sqrt(d), bound ~ d)
+
+Usage: python examples/papers/paper2.py [--out DIR] [--quick]
+Writes DIR/paper2.csv and DIR/paper2.png and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from scorelab.bounds import (
+    gao_gaussian_lower_bound,
+    gao_iteration_complexity,
+    gao_steps_needed,
+    gao_w2_bound,
+    gaussian_ei_w2,
+)
+from scorelab.exact import exact_law
+from scorelab.grids import grid
+from scorelab.metrics import w2_gaussian
+from scorelab.processes import (
+    OU,
+    VE,
+    VP,
+    Process,
+    VELinear,
+    VEPower,
+    VEQuadratic,
+    VPConstant,
+    VPExponential,
+    VPPolynomial,
+)
+from scorelab.targets import Gaussian
+
+DELTA = 1e-3
+
+
+def processes() -> dict[str, Process]:
+    return {
+        "VE geometric": VE(),
+        "VE linear (g const)": VELinear(),
+        "VE quadratic": VEQuadratic(),
+        "VE power rho=2": VEPower(rho=2.0),
+        "VE power rho=7": VEPower(rho=7.0),
+        "OU": OU(T=5.0),
+        "VP constant": VPConstant(),
+        "VP linear": VP(),
+        "VP poly rho=2": VPPolynomial(rho=2.0),
+        "VP poly rho=5": VPPolynomial(rho=5.0),
+        "VP exponential": VPExponential(),
+    }
+
+
+def make_target(d: int, seed: int = 0) -> Gaussian:
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    lam = np.linspace(0.25, 2.0, d) if d > 1 else np.array([0.5])
+    return Gaussian(np.full(d, 0.3), Q @ np.diag(lam) @ Q.T)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="examples/papers/out")
+    ap.add_argument("--quick", action="store_true", help="fewer settings")
+    ap.add_argument("--d", type=int, default=10)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    quick = args.quick
+    d = 4 if quick else args.d
+    target = make_target(d)
+    procs = processes()
+    rows: list[dict[str, Any]] = []
+
+    def add(
+        part: str, proc: str, dd: int, T: float, N: float, eps: float, q: str, v: float
+    ) -> None:
+        rows.append(
+            {
+                "part": part,
+                "process": proc,
+                "d": dd,
+                "T": T,
+                "N": N,
+                "eps": eps,
+                "quantity": q,
+                "value": v,
+            }
+        )
+
+    # A: W2 vs N
+    Ns = [40, 160, 640] if quick else [10, 20, 40, 80, 160, 320, 640, 1280, 2560]
+    for name, p in procs.items():
+        for N in Ns:
+            g = grid("uniform", N, T=p.T, delta=DELTA)
+            with np.errstate(over="ignore", invalid="ignore"):
+                ex = gaussian_ei_w2(target, p, g)
+                ub = gao_w2_bound(p, g, target=target)
+            if N == Ns[len(Ns) // 2]:  # cross-check the fast recursion
+                law = exact_law(target, p, "ei-sde", g, init="zero-data")
+                ref = target.noised(p, DELTA)
+                ex2 = float(w2_gaussian(law.mean, law.cov, ref.mean, ref.cov))
+                assert abs(ex - ex2) <= 1e-8 * max(1.0, ex), (name, ex, ex2)
+            add("A", name, d, p.T, N, 0.0, "exact_w2", ex)
+            add("A", name, d, p.T, N, 0.0, "upper_bound", ub.total)
+            add("A", name, d, p.T, N, 0.0, "upper_init", ub.initialisation)
+            add("A", name, d, p.T, N, 0.0, "upper_disc", ub.discretisation)
+            if p.kind in ("ou", "vp"):
+                lb = gao_gaussian_lower_bound(p, g, target).total
+                add("A", name, d, p.T, N, 0.0, "lower_bound", lb)
+    # B: steps needed
+    epss = [0.2] if quick else [0.1, 0.05]
+    for eps in epss:
+        for name, p in procs.items():
+            t0 = time.time()
+            ce = gao_steps_needed(p, eps, target=target, exact=True, rtol=0.0)
+            cb = gao_steps_needed(p, eps, target=target, rtol=0.02)
+            tab = gao_iteration_complexity(p, d, eps)
+            add("B", name, d, ce.T, ce.steps, eps, "steps_exact", ce.steps)
+            add("B", name, d, cb.T, cb.steps, eps, "steps_bound", cb.steps)
+            add("B", name, d, ce.T, tab.steps, eps, "steps_table", tab.steps)
+            print(
+                f"B eps={eps} {name:20s} T={ce.T:.3f} exact N={ce.steps:>8.0f} "
+                f"bound N={cb.steps:>9.0f} table K={tab.steps:.3g} "
+                f"({time.time() - t0:.1f}s)"
+            )
+    # C: dimension scaling at fixed T (VP constant, T = 3)
+    dims = [1, 4, 16] if quick else [1, 2, 4, 8, 16, 32, 64]
+    pc = VPConstant(T=3.0)
+    for dd in dims:
+        tg = Gaussian(np.zeros(dd), np.eye(dd))
+        ce = gao_steps_needed(pc, 0.01, target=tg, exact=True, T=3.0, rtol=0.0)
+        cb = gao_steps_needed(pc, 0.3, target=tg, T=3.0, rtol=0.01)
+        add("C", "VP constant", dd, 3.0, ce.steps, 0.01, "steps_exact", ce.steps)
+        add("C", "VP constant", dd, 3.0, cb.steps, 0.3, "steps_bound", cb.steps)
+
+    path = os.path.join(args.out, "paper2.csv")
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+    def get(part: str, proc: str, q: str, **kw: float) -> list[float]:
+        return [
+            r["value"]
+            for r in rows
+            if r["part"] == part
+            and r["process"] == proc
+            and r["quantity"] == q
+            and all(r[k] == v for k, v in kw.items())
+        ]
+
+    # summary
+    print("A: exact W2 / bounds at N =", Ns[-1], "and fitted slopes vs N (last 3)")
+    for name in procs:
+        ex = get("A", name, "exact_w2")
+        ub = get("A", name, "upper_bound")
+        lb = get("A", name, "lower_bound")
+        s_ex = np.polyfit(np.log(Ns[-3:]), np.log(ex[-3:]), 1)[0]
+        s_ub = np.polyfit(np.log(Ns[-3:]), np.log(ub[-3:]), 1)[0]
+        viol = [N for N, e, u in zip(Ns, ex, ub) if not e <= u]
+        lbv = [N for N, e, low in zip(Ns, ex, lb) if not low <= e] if lb else []
+        lbs = f"lb {lb[-1]:.3e} " if lb else ""
+        print(
+            f"  {name:20s} {lbs}exact {ex[-1]:.3e} ub {ub[-1]:.3e} "
+            f"slopes {s_ex:+.2f} / {s_ub:+.2f}  ub violated at N={viol} "
+            f"lb violated at N={lbv}"
+        )
+    for eps in epss:
+        order = sorted(procs, key=lambda n: get("B", n, "steps_exact", eps=eps)[0])
+        print(f"B eps={eps}: ranking by exact steps: {order}")
+        order = sorted(procs, key=lambda n: get("B", n, "steps_bound", eps=eps)[0])
+        print(f"B eps={eps}: ranking by bound steps: {order}")
+        order = sorted(procs, key=lambda n: get("B", n, "steps_table", eps=eps)[0])
+        print(f"B eps={eps}: ranking by the table:   {order}")
+    se = [get("C", "VP constant", "steps_exact", d=dd)[0] for dd in dims]
+    sb = [get("C", "VP constant", "steps_bound", d=dd)[0] for dd in dims]
+    s_e = np.polyfit(np.log(dims), np.log(se), 1)[0]
+    s_b = np.polyfit(np.log(dims), np.log(sb), 1)[0]
+    print(f"C: steps vs d, exact {se} (slope {s_e:.2f}), bound {sb} (slope {s_b:.2f})")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(2, 2, figsize=(12, 9))
+    for fam, a in (("V", ax[0, 0]), ("E", ax[0, 1])):
+        names = [n for n in procs if n.startswith("VE") == (fam == "E")]
+        for i, name in enumerate(names):
+            col = f"C{i}"
+            a.loglog(Ns, get("A", name, "exact_w2"), "o-", color=col, label=name)
+            a.loglog(Ns, get("A", name, "upper_bound"), "--", color=col)
+            lb = get("A", name, "lower_bound")
+            if lb:
+                a.loglog(Ns, lb, ":", color=col)
+        a.set_ylim(1e-4, 1e2)
+        a.set_xlabel("steps N")
+        a.set_ylabel("W2")
+        a.set_title(
+            ("VP/OU" if fam == "V" else "VE")
+            + f" (d={d}): exact (o-), bound (--), lower (:)"
+        )
+        a.legend(fontsize=6)
+    a = ax[1, 0]
+    eps = epss[-1]
+    x = np.arange(len(procs))
+    cap = 2.0**20
+    for j, (q, lab) in enumerate(
+        (
+            ("steps_exact", "exact"),
+            ("steps_bound", "bound"),
+            ("steps_table", "table (unit const.)"),
+        )
+    ):
+        vals = np.array([get("B", n, q, eps=eps)[0] for n in procs])
+        a.bar(x + 0.27 * (j - 1), np.minimum(vals, cap), 0.27, label=lab)
+        for xi, v in zip(x, vals):
+            if not np.isfinite(v):
+                a.text(
+                    xi + 0.27 * (j - 1),
+                    cap,
+                    "> 1e6",
+                    rotation=90,
+                    fontsize=6,
+                    ha="center",
+                    va="bottom",
+                )
+    a.set_yscale("log")
+    a.set_xticks(x, list(procs), rotation=60, fontsize=7)
+    a.set_title(f"B: steps for W2 <= {eps} (T by the paper's rule)")
+    a.legend(fontsize=7)
+    a = ax[1, 1]
+    a.loglog(dims, se, "o-", label="exact, eps=0.01")
+    a.loglog(dims, sb, "s-", label="bound, eps=0.3")
+    a.loglog(dims, se[0] * np.sqrt(dims), "k:", label="~ sqrt(d)")
+    a.loglog(dims, sb[0] * np.array(dims, float), "k--", label="~ d")
+    a.set_xlabel("d")
+    a.set_title("C: steps needed vs dimension (VP constant, T = 3)")
+    a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.out, "paper2.png"), dpi=120)
+    print(f"wrote {path} and paper2.png")
+
+
+if __name__ == "__main__":
+    main()
