@@ -345,6 +345,7 @@ def _diffusers_run(sched, times, proc, target, x0, torch):
     return x.double().numpy()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # diffusers/torch against numpy 2
 def test_diffusers_cross_check(target):
     """dpm-solver++-2m, ddim and heun vs diffusers' schedulers on their grids.
 
@@ -352,7 +353,9 @@ def test_diffusers_cross_check(target):
     (rho = sigma/alpha = e^{-lambda}); the model output is the exact noise
     prediction -sigma_t * score. The schedulers' tables are converted to float64
     so that DDIM and Heun run in float64 (1e-8); DPMSolverMultistepScheduler
-    casts the sample to float32 inside step(), so it can only agree to ~1e-5.
+    casts the sample to float32 inside step(), so through step() it agrees to
+    ~1e-5; its update formulas driven in float64 (step() without the cast) agree
+    to 1e-8.
     """
     pytest.importorskip("diffusers")
     torch = pytest.importorskip("torch")
@@ -379,6 +382,32 @@ def test_diffusers_cross_check(target):
     ref = _diffusers_run(sched, times, vp, target, x0, torch)
     got = sample(target, vp, "dpm-solver++-2m", times, 32, init=x0)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    # the same scheduler's update formulas driven in float64 (step() without its cast)
+    sched = DPMSolverMultistepScheduler(
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        lower_order_final=False,
+        final_sigmas_type="sigma_min",
+    )
+    sched.set_timesteps(N)
+    sched.sigmas = sched.sigmas.double()
+    sched.alpha_t = sched.alpha_t.double()
+    sched.sigma_t = sched.sigma_t.double()
+    sched.lambda_t = sched.lambda_t.double()
+    x = torch.from_numpy(x0.copy())
+    for i, ts in enumerate(sched.timesteps):
+        if sched.step_index is None:
+            sched._init_step_index(ts)
+        eps = -vp.sigma(times[i]) * target.noised(vp, times[i]).score(x.numpy())
+        out = sched.convert_model_output(torch.from_numpy(eps), sample=x)
+        sched.model_outputs[0] = sched.model_outputs[1]
+        sched.model_outputs[1] = out
+        if i == 0:
+            x = sched.dpm_solver_first_order_update(out, sample=x)
+        else:
+            x = sched.multistep_dpm_solver_second_order_update(sched.model_outputs, sample=x)
+        sched._step_index += 1
+    np.testing.assert_allclose(got, x.numpy(), rtol=1e-8, atol=1e-8)
     # DDIM, eta = 0: times from alphas_cumprod at the scheduler's timesteps;
     # steps_offset=1 keeps the last step of positive length
     sched = DDIMScheduler(clip_sample=False, set_alpha_to_one=False, steps_offset=1)

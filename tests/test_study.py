@@ -73,7 +73,8 @@ def fake_metrics(monkeypatch):
 @pytest.fixture
 def no_metrics(monkeypatch):
     monkeypatch.setitem(sys.modules, "scorelab.metrics", None)
-    monkeypatch.delattr(scorelab, "metrics", raising=False)
+    if "metrics" in vars(scorelab):  # hasattr would import it (lazy attribute)
+        monkeypatch.delattr(scorelab, "metrics")
 
 
 @pytest.fixture
@@ -451,7 +452,8 @@ def test_bounds_rows(fake_bounds):
 
 def test_bounds_without_module(monkeypatch):
     monkeypatch.setitem(sys.modules, "scorelab.bounds", None)
-    monkeypatch.delattr(scorelab, "bounds", raising=False)
+    if "bounds" in vars(scorelab):  # hasattr would import it (lazy attribute)
+        monkeypatch.delattr(scorelab, "bounds")
     with pytest.raises(StudyError, match="bounds need scorelab.bounds"):
         Study.from_dict(_exact_study(bounds=["anything"]))
 

@@ -4,7 +4,9 @@ Forward processes (:mod:`scorelab.processes`), targets with exact scores
 (:mod:`scorelab.targets`), time grids (:mod:`scorelab.grids`), samplers as
 coefficient tables (:mod:`scorelab.schemes`), a fast native executor
 (:func:`sample`), exact output laws on Gaussian targets (:func:`exact_law`) and
-metrics (:mod:`scorelab.metrics`).
+metrics (:mod:`scorelab.metrics`), the papers' bounds (:mod:`scorelab.bounds`),
+studies (:class:`Study`, :func:`read_results`) and plots
+(:func:`plot_convergence`). The last four load on first use.
 """
 
 from __future__ import annotations
@@ -44,8 +46,45 @@ def cuda_available() -> bool:
     return bool(_cuda.device_count() > 0)
 
 
+# loaded on first access (PEP 562): they pull in scipy.optimize, matplotlib, ...
+_LAZY = {
+    "bounds": ("bounds", None),
+    "metrics": ("metrics", None),
+    "study": ("study", None),
+    "plots": ("plots", None),
+    "Study": ("study", "Study"),
+    "read_results": ("study", "read_results"),
+    "plot_convergence": ("plots", "plot_convergence"),
+    "fit_rate": ("plots", "fit_rate"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'scorelab' has no attribute {name!r}")
+    import importlib
+
+    mod_name, attr = _LAZY[name]
+    mod = importlib.import_module(f".{mod_name}", __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "CLD",
+    "Study",
+    "bounds",
+    "fit_rate",
+    "metrics",
+    "plot_convergence",
+    "plots",
+    "read_results",
+    "study",
     "GRID_KINDS",
     "Gaussian",
     "GaussianMixture",

@@ -472,11 +472,9 @@ def make_target(spec: str | Mapping[str, Any]) -> Any:
 # registries (resolved lazily: other modules may be added later)
 # ---------------------------------------------------------------------------
 def _process_classes() -> dict[str, type]:
-    import scorelab
-
     from . import processes as P
 
-    modules: list[Any] = [P, scorelab]
+    modules: list[Any] = [P]
     with contextlib.suppress(ImportError):
         modules.append(importlib.import_module("scorelab.cld"))
     out: dict[str, type] = {}
@@ -2253,6 +2251,13 @@ class Study:
     plot: dict[str, Any] | None = None
     threads: int | None = None
     metric_kinds: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        cells = len({t.id for t in self.tasks if t.replicate == 0})
+        return (
+            f"Study(name={self.name!r}, seed={self.seed}, tasks={len(self.tasks)} "
+            f"({cells} cells), metrics={sorted(self.metric_kinds)}, source={self.source!r})"
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Study:
