@@ -31,11 +31,22 @@ from scorelab.bounds import (
     log_concavity_profile,
     mixture_constants,
     regime_shift_time,
+    weak_convexity_profile,
 )
 from scorelab.exact import exact_law
 from scorelab.grids import grid
 from scorelab.metrics_gaussian import w2_gaussian
-from scorelab.processes import OU, VE, VP, VELinear, VEPower, VPConstant, VPPolynomial
+from scorelab.processes import (
+    OU,
+    VE,
+    VP,
+    SubVP,
+    VELinear,
+    VEPower,
+    VEQuadratic,
+    VPConstant,
+    VPPolynomial,
+)
 from scorelab.targets import Gaussian, GaussianMixture
 
 
@@ -272,8 +283,33 @@ def test_gao_lower_bound_closed_form_for_ou() -> None:
         assert lb == pytest.approx(math.sqrt(d) * eta / 2, rel=2 * eta)
         ex = gaussian_ei_w2(tg, p, g)
         assert lb <= ex <= lb * (1 + 2 * eta)
-    with pytest.raises(ValueError, match="OU and VP"):
-        gao_gaussian_lower_bound(VE(), grid("uniform", 10, T=1.0), tg)
+    with pytest.raises(ValueError, match="OU, VP-type and VE-type"):
+        gao_gaussian_lower_bound(SubVP(), grid("uniform", 10, T=1.0), tg)
+
+
+@pytest.mark.parametrize("proc", [VE(), VEQuadratic()], ids=lambda p: p.name)
+def test_gao_lower_bound_ve_is_the_perfect_start_error_to_first_order(proc) -> None:  # type: ignore[no-untyped-def]
+    # the VE form is exact up to the transport factor: the chain started at the
+    # exact p_T has variance error sum_k D_k^2/v_hi (v_delta/v_lo)^2; the bound
+    # replaces v_lo by v_hi, so it is below and the ratio -> 1 as eta -> 0
+    tg = Gaussian(np.zeros(3), np.diag([0.3, 1.0, 2.0]))
+    lam = np.diag(tg.cov)
+    ratios = []
+    for N in (50, 200, 800):
+        g = grid("uniform", N, T=proc.T, delta=1e-3)
+        r, c, n = (np.asarray(x) for x in proc.ei_coefficients(g[:-1], g[1:]))
+        P = lam + float(proc.sigma2(g[0]))  # exact start
+        for k in range(N):
+            v = lam + float(proc.sigma2(g[k]))
+            a = r[k] - c[k] / v
+            P = a * a * P + n[k]
+        vd = lam + float(proc.sigma2(g[-1]))
+        eps_lb = gao_gaussian_lower_bound(proc, g, tg).trace["eps"]
+        assert np.all(eps_lb > 0) and np.all(eps_lb <= P - vd)
+        ratios.append(float(np.max((P - vd) / eps_lb)))
+    assert ratios[0] > ratios[1] > ratios[2]
+    # relative gap O(eta): a 4x finer grid cuts it by about 4
+    assert ratios[2] - 1.0 < 0.4 * (ratios[1] - 1.0)
 
 
 def test_gao_iteration_complexity_table_and_ranking() -> None:
@@ -296,6 +332,9 @@ def test_gao_iteration_complexity_table_and_ranking() -> None:
     )
     c = gao_iteration_complexity(VEPower(rho=2.0), d, eps)
     assert c.steps == pytest.approx(d ** (1 + 1 / 8) / eps ** (2 + 1 / 4))
+    c3 = gao_iteration_complexity(VEPower(rho=2.0), d, eps, C=3.0)
+    assert c3.steps == pytest.approx(3.0 * c.steps)
+    assert c3.step_size == c.step_size
     with pytest.raises(ValueError, match="family"):
         gao_iteration_complexity("nope", d, eps)
     with pytest.raises(ValueError, match="rho"):
@@ -370,3 +409,27 @@ def test_kremling_bound_runs_and_dominates_on_gaussians() -> None:
         ex = gaussian_ei_w2(tg, p, g, ode=True, init="prior")
         assert ex <= kb.total
         assert kb.total >= cert.total  # constants-only local terms are looser
+
+
+def test_weak_convexity_profile() -> None:
+    r = np.array([0.05, 0.3, 1.0, 3.0, 10.0])
+    # Gaussian: constant profile 1/(alpha^2 lambda_max + sigma^2)
+    g = Gaussian(np.zeros(2), np.diag([0.5, 2.0]))
+    lo, est = weak_convexity_profile(g, VP(), 0.1, r)
+    k = 1.0 / (float(VP().alpha(0.1)) ** 2 * 2.0 + float(VP().sigma2(0.1)))
+    np.testing.assert_allclose(lo, k, rtol=1e-12)
+    assert np.all(est >= lo - 1e-12) and np.all(est <= 1.01 * lo)
+    # symmetric pair: negative at small r before t*, attained at the midpoint;
+    # certified lower <= numerical estimate; tends to 1/v at large r
+    tg = GaussianMixture([0.5, 0.5], [[-1.0], [1.0]], [0.3, 0.3], "spherical")
+    p = VP()
+    ts = regime_shift_time(tg, p)
+    for t in (1e-3, 0.5 * ts, 2.0 * ts):
+        lo, est = weak_convexity_profile(tg, p, t, r)
+        assert np.all(lo <= est + 1e-9), (t, lo, est)
+        kap = mixture_constants(tg, p, t).kappa
+        assert est[0] == pytest.approx(kap, abs=0.02 * abs(kap) + 1e-3)
+        v = float(p.alpha(t)) ** 2 * 0.3 + float(p.sigma2(t))
+        assert est[-1] <= 1.0 / v + 1e-9 and lo[-1] >= 1.0 / v - 0.2 / v
+        assert (est[0] < 0) == (t < ts)
+    assert np.all(np.diff(weak_convexity_profile(tg, p, 1e-3, r)[1]) > 0)

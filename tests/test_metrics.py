@@ -466,3 +466,36 @@ def test_tv_bounds_are_exact_in_one_dimension_and_shift_only() -> None:
     lo, hi = tv_gaussian_bounds(np.zeros(2), np.eye(2), np.array([0.6, 0.8]), np.eye(2))
     assert lo == pytest.approx(2 * norm.cdf(0.5) - 1, abs=1e-12)
     assert hi >= lo
+
+
+# ---------------------------------------------------------------------------
+# rate: the standard error and the actual error shrink like 1/sqrt(n)
+# ---------------------------------------------------------------------------
+
+
+def test_standard_errors_shrink_at_the_root_n_rate() -> None:
+    # non-degenerate cases (truth > 0): estimator - truth = O_P(n^-1/2); a 4x
+    # larger sample must halve both the reported SE and the RMS error
+    tg1 = _mix1d()
+    tg3 = Gaussian(np.zeros(3), np.diag([1.0, 0.7, 1.3]))
+    S1 = np.diag([0.8, 0.9, 1.1])
+    m1 = np.array([0.3, 0.0, -0.2])
+    g_truth = float(w2_gaussian_squared(m1, S1, tg3.mean, tg3.cov))
+    cases = {
+        "w2_1d": (lambda n, s: w2_1d(tg1.sample(n, seed=s)[:, 0] + 0.4, tg1), 0.4),
+        "gelbrich": (
+            lambda n, s: gelbrich_w2(
+                Gaussian(m1, S1).sample(n, seed=s), tg3, squared=True
+            ),
+            g_truth,
+        ),
+    }
+    reps = 24
+    for name, (fn, truth) in cases.items():
+        se_mean, rms = [], []
+        for n in (400, 1600):
+            res = np.array([fn(n, 9000 + 31 * i + n) for i in range(reps)])
+            se_mean.append(float(np.mean(res[:, 1])))
+            rms.append(float(np.sqrt(np.mean((res[:, 0] - truth) ** 2))))
+        assert 1.7 <= se_mean[0] / se_mean[1] <= 2.3, (name, se_mean)
+        assert 1.3 <= rms[0] / rms[1] <= 3.0, (name, rms)

@@ -12,7 +12,7 @@ Parts (rows of the CSV, column ``part``):
   A  discretisation: error vs h at T = 8 (OU, and VP for comparison)
   B  score error: a constant score bias of size eps (L2 error exactly eps) vs T
   C  dimension: error vs d at fixed h
-  D  CLD vs OU at equal T (position marginal), if scorelab.cld.CLD is available
+  D  CLD vs OU at equal T = 10 and equal step (position marginal), d and 4d
 
 Usage: python examples/papers/paper1.py [--out DIR] [--quick]
 Writes DIR/paper1.csv and DIR/paper1.png and prints a summary.
@@ -200,32 +200,21 @@ def main() -> None:
     try:
         from scorelab.cld import CLD
 
-        T = 5.0
-        for pname, proc in (("ou", OU(T=T)), ("cld", CLD(T=T))):
-            for N in Ns:
-                g = grid("uniform", N, T=T, delta=DELTA)
-                law = exact_law(target, proc, "ei-sde", g)
-                ref = target.noised(OU(T=T), DELTA)  # OU and CLD share p_0
-                add(
-                    "D",
-                    pname,
-                    d,
-                    T,
-                    N,
-                    0.0,
-                    "w2",
-                    float(w2_gaussian(law.mean, law.cov, target.mean, target.cov)),
-                )
-                add(
-                    "D",
-                    pname,
-                    d,
-                    T,
-                    N,
-                    0.0,
-                    "kl",
-                    float(kl_gaussian(ref.mean, ref.cov, law.mean, law.cov)),
-                )
+        # T = 10: CLD's initialisation error (~ T e^{-T}) would otherwise put
+        # a floor under its discretisation error at about 5e-3 (T = 5)
+        T = 10.0
+        for dd in (d, 4 * d):
+            tg = target if dd == d else make_target(dd)
+            ref = tg.noised(OU(T=T), DELTA)  # OU and CLD share p_0
+            for pname, proc in (("ou", OU(T=T)), ("cld", CLD(T=T))):
+                for N in Ns:
+                    NN = 2 * N  # same steps h = 5/N as part A's grid at T = 5
+                    g = grid("uniform", NN, T=T, delta=DELTA)
+                    law = exact_law(tg, proc, "ei-sde", g)
+                    w2 = float(w2_gaussian(law.mean, law.cov, tg.mean, tg.cov))
+                    kl = float(kl_gaussian(ref.mean, ref.cov, law.mean, law.cov))
+                    add("D", pname, dd, T, NN, 0.0, "w2", w2)
+                    add("D", pname, dd, T, NN, 0.0, "kl", kl)
     except Exception as exc:  # noqa: BLE001 - report and continue
         cld_ok = False
         print(f"CLD part skipped: {exc!r}")
@@ -271,13 +260,38 @@ def main() -> None:
     )
     dds = sorted({r["d"] for r in rows if r["part"] == "C"})
     klc = [get("C", "ou", "kl", d=dd)[0] for dd in dds]
-    print(f"C: slope of sqrt(KL) vs d {slope(dds, np.sqrt(klc)):.2f} (sqrt(d): 0.5)")
+    pkc = [get("C", "ou", "path_kl", d=dd)[0] for dd in dds]
+    tvc = [get("C", "ou", "tv_upper", d=dd)[0] for dd in dds]
+    print(
+        f"C (h=0.02, T=8): slope vs d of sqrt(KL) {slope(dds, np.sqrt(klc)):.2f}, "
+        f"of sqrt(path KL) {slope(dds, np.sqrt(pkc)):.2f} (sqrt(d): 0.5); "
+        f"TV upper at d={dds[0]}..{dds[-1]}: {tvc[0]:.4f}..{tvc[-1]:.4f}"
+    )
+    for i in range(len(dds)):
+        ckb = get("C", "ou", "chen_kl_bound", d=dds[i])[0]
+        print(f"   d={dds[i]:3d} path KL {pkc[i]:.4f} (Chen bound, C=1: {ckb:.3f})")
     if cld_ok:
-        for N in Ns:
+        NsD = [2 * N for N in Ns]
+        for dd in (d, 4 * d):
+            for N in NsD:
+                print(
+                    f"D d={dd:3d} T=10 h={10.0 / N:.4f}  W2 OU "
+                    f"{get('D', 'ou', 'w2', N=N, d=dd)[0]:.4g}  "
+                    f"CLD {get('D', 'cld', 'w2', N=N, d=dd)[0]:.4g}"
+                )
+            hD = [10.0 / N for N in NsD]
             print(
-                f"D N={N:5d}  W2 OU {get('D', 'ou', 'w2', N=N)[0]:.4g}  "
-                f"CLD {get('D', 'cld', 'w2', N=N)[0]:.4g}"
+                f"D d={dd}: slope vs h of W2: OU "
+                f"{slope(hD, get('D', 'ou', 'w2', d=dd)):.2f}, CLD "
+                f"{slope(hD, get('D', 'cld', 'w2', d=dd)):.2f}"
             )
+        for pname in ("ou", "cld"):
+            r = [
+                get("D", pname, "w2", N=N, d=4 * d)[0]
+                / get("D", pname, "w2", N=N, d=d)[0]
+                for N in NsD
+            ]
+            print(f"D {pname}: W2(d={4 * d}) / W2(d={d}) = {np.round(r, 3).tolist()}")
 
     import matplotlib
 
@@ -295,17 +309,19 @@ def main() -> None:
     a.set_title(f"A: OU, d={d}, T=8: TV vs h")
     a.legend(fontsize=7)
     a = ax[0, 1]
-    for eps in epss:
+    for i, eps in enumerate(epss):
         a.plot(
             Ts,
             [get("B", "ou", "path_kl_score_part", T=T, eps=eps)[0] for T in Ts],
             "o-",
+            color=f"C{i}",
             label=f"path KL, eps={eps}",
         )
         a.plot(
             Ts,
             [get("B", "ou", "tv_upper", T=T, eps=eps)[0] for T in Ts],
             "x--",
+            color=f"C{i}",
             label=f"marginal TV, eps={eps}",
         )
     a.set_xscale("log")
@@ -323,10 +339,17 @@ def main() -> None:
     a.legend(fontsize=7)
     a = ax[1, 1]
     if cld_ok:
-        for pname in ("ou", "cld"):
-            a.loglog(Ns, get("D", pname, "w2"), "o-", label=f"{pname} W2")
-        a.set_xlabel("steps N (T = 5)")
-        a.set_title("D: CLD vs OU (exact W2 of position marginal)")
+        for i, pname in enumerate(("ou", "cld")):
+            for dd, ls in ((d, "o-"), (4 * d, "s--")):
+                a.loglog(
+                    [10.0 / N for N in NsD],
+                    get("D", pname, "w2", d=dd),
+                    ls,
+                    color=f"C{i}",
+                    label=f"{pname} W2, d={dd}",
+                )
+        a.set_xlabel("step h (T = 10)")
+        a.set_title("D: CLD vs OU (exact W2 of the position marginal)")
         a.legend(fontsize=7)
     else:
         a.text(0.1, 0.5, "CLD not available")

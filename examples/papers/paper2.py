@@ -6,7 +6,7 @@ Gaussian data (exact laws, no Monte Carlo): the EI-SDE from paper 2's
 initialisation N(0, sigma_T^2 I), early stopping delta = 1e-3, compared with
 p_delta. The upper bound is scorelab.bounds.gao_w2_bound (one-step recursion with
 explicit constants, see its docstring), the lower bound
-scorelab.bounds.gao_gaussian_lower_bound (first-order, OU/VP only).
+scorelab.bounds.gao_gaussian_lower_bound (first order; OU/VP and VE forms).
 
 Parts (column ``part`` of the CSV):
   A  W2 vs steps N at each process's default horizon (paper defaults, T = 1;
@@ -14,6 +14,10 @@ Parts (column ``part`` of the CSV):
   B  steps needed for W2 <= eps, T chosen by the paper's rule (initialisation
      term <= eps/2), by the exact error and by the bound; the paper's table
   C  dimension scaling at fixed T: steps needed (exact ~ sqrt(d), bound ~ d)
+     and W2 at fixed steps (exact and bound both ~ sqrt(d))
+  D  the horizon T chosen by the paper's rule vs eps, per process: with the
+     table's common step eta = eps^2/d the iteration count K = T/eta ranks
+     like T, which is where the table's ranking comes from
 
 Usage: python examples/papers/paper2.py [--out DIR] [--quick]
 Writes DIR/paper2.csv and DIR/paper2.png and prints a summary.
@@ -31,6 +35,7 @@ import numpy as np
 
 from scorelab.bounds import (
     gao_gaussian_lower_bound,
+    gao_horizon,
     gao_iteration_complexity,
     gao_steps_needed,
     gao_w2_bound,
@@ -79,6 +84,10 @@ def make_target(d: int, seed: int = 0) -> Gaussian:
     return Gaussian(np.full(d, 0.3), Q @ np.diag(lam) @ Q.T)
 
 
+def slope_(x: list[float], y: list[float]) -> float:
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="examples/papers/out")
@@ -125,34 +134,64 @@ def main() -> None:
             add("A", name, d, p.T, N, 0.0, "upper_bound", ub.total)
             add("A", name, d, p.T, N, 0.0, "upper_init", ub.initialisation)
             add("A", name, d, p.T, N, 0.0, "upper_disc", ub.discretisation)
-            if p.kind in ("ou", "vp"):
-                lb = gao_gaussian_lower_bound(p, g, target).total
-                add("A", name, d, p.T, N, 0.0, "lower_bound", lb)
-    # B: steps needed
+            lb = gao_gaussian_lower_bound(p, g, target).total
+            add("A", name, d, p.T, N, 0.0, "lower_bound", lb)
+    # B: steps needed (the bound needs N ~ eps^-2 steps: only moderate eps)
     epss = [0.2] if quick else [0.1, 0.05]
-    for eps in epss:
+    epss_exact = [0.2, 0.02] if quick else [0.1, 0.05, 0.01, 0.001]
+    for eps in epss_exact:
         for name, p in procs.items():
             t0 = time.time()
             ce = gao_steps_needed(p, eps, target=target, exact=True, rtol=0.0)
-            cb = gao_steps_needed(p, eps, target=target, rtol=0.02)
             tab = gao_iteration_complexity(p, d, eps)
             add("B", name, d, ce.T, ce.steps, eps, "steps_exact", ce.steps)
-            add("B", name, d, cb.T, cb.steps, eps, "steps_bound", cb.steps)
             add("B", name, d, ce.T, tab.steps, eps, "steps_table", tab.steps)
+            msg = ""
+            if eps in epss:
+                cb = gao_steps_needed(p, eps, target=target, rtol=0.02)
+                add("B", name, d, cb.T, cb.steps, eps, "steps_bound", cb.steps)
+                msg = f"bound N={cb.steps:>9.0f} "
             print(
                 f"B eps={eps} {name:20s} T={ce.T:.3f} exact N={ce.steps:>8.0f} "
-                f"bound N={cb.steps:>9.0f} table K={tab.steps:.3g} "
-                f"({time.time() - t0:.1f}s)"
+                f"{msg}table K={tab.steps:.3g} ({time.time() - t0:.1f}s)"
             )
     # C: dimension scaling at fixed T (VP constant, T = 3)
     dims = [1, 4, 16] if quick else [1, 2, 4, 8, 16, 32, 64]
     pc = VPConstant(T=3.0)
+    gC = grid("uniform", 400, T=3.0, delta=DELTA)
     for dd in dims:
         tg = Gaussian(np.zeros(dd), np.eye(dd))
         ce = gao_steps_needed(pc, 0.01, target=tg, exact=True, T=3.0, rtol=0.0)
         cb = gao_steps_needed(pc, 0.3, target=tg, T=3.0, rtol=0.01)
         add("C", "VP constant", dd, 3.0, ce.steps, 0.01, "steps_exact", ce.steps)
         add("C", "VP constant", dd, 3.0, cb.steps, 0.3, "steps_bound", cb.steps)
+        add(
+            "C",
+            "VP constant",
+            dd,
+            3.0,
+            400,
+            0.0,
+            "w2_exact",
+            gaussian_ei_w2(tg, pc, gC),
+        )
+        add(
+            "C",
+            "VP constant",
+            dd,
+            3.0,
+            400,
+            0.0,
+            "w2_bound",
+            gao_w2_bound(pc, gC, target=tg).total,
+        )
+    # D: the horizon by the paper's rule vs eps; with the table's common step
+    # eta = eps^2/d the steps K = T/eta rank like T
+    epsD = np.geomspace(1e-1, 1e-12, 12 if not quick else 4)
+    for eps in epsD:
+        for name, p in procs.items():
+            Th = gao_horizon(p, float(eps), target=target, delta=DELTA)
+            add("D", name, d, Th, 0, float(eps), "T_rule", Th)
 
     path = os.path.join(args.out, "paper2.csv")
     with open(path, "w", newline="") as fh:
@@ -186,11 +225,12 @@ def main() -> None:
             f"slopes {s_ex:+.2f} / {s_ub:+.2f}  ub violated at N={viol} "
             f"lb violated at N={lbv}"
         )
-    for eps in epss:
+    for eps in epss_exact:
         order = sorted(procs, key=lambda n: get("B", n, "steps_exact", eps=eps)[0])
         print(f"B eps={eps}: ranking by exact steps: {order}")
-        order = sorted(procs, key=lambda n: get("B", n, "steps_bound", eps=eps)[0])
-        print(f"B eps={eps}: ranking by bound steps: {order}")
+        if eps in epss:
+            order = sorted(procs, key=lambda n: get("B", n, "steps_bound", eps=eps)[0])
+            print(f"B eps={eps}: ranking by bound steps: {order}")
         order = sorted(procs, key=lambda n: get("B", n, "steps_table", eps=eps)[0])
         print(f"B eps={eps}: ranking by the table:   {order}")
     se = [get("C", "VP constant", "steps_exact", d=dd)[0] for dd in dims]
@@ -198,13 +238,34 @@ def main() -> None:
     s_e = np.polyfit(np.log(dims), np.log(se), 1)[0]
     s_b = np.polyfit(np.log(dims), np.log(sb), 1)[0]
     print(f"C: steps vs d, exact {se} (slope {s_e:.2f}), bound {sb} (slope {s_b:.2f})")
+    we = [get("C", "VP constant", "w2_exact", d=dd)[0] for dd in dims]
+    wb = [get("C", "VP constant", "w2_bound", d=dd)[0] for dd in dims]
+    print(
+        f"C: W2 at N=400 vs d: exact slope {slope_(dims, we):.2f}, bound slope "
+        f"{slope_(dims, wb):.2f}; exact {we[0]:.3e}..{we[-1]:.3e}, "
+        f"bound {wb[0]:.3e}..{wb[-1]:.3e}"
+    )
+    vp_rank = ["VP exponential", "VP poly rho=5", "VP linear", "VP constant"]
+    print("D: T by the paper's rule (target of part A); K = T d / eps^2 ranks like T")
+    print("   eps      " + " ".join(f"{n[:14]:>14s}" for n in procs))
+    ok_eps = []
+    for eps in epsD:
+        Ts = [get("D", n, "T_rule", eps=float(eps))[0] for n in procs]
+        print(f"   {eps:.0e}  " + " ".join(f"{t:14.3f}" for t in Ts))
+        tv = [get("D", n, "T_rule", eps=float(eps))[0] for n in vp_rank]
+        if all(a <= b for a, b in zip(tv, tv[1:])):
+            ok_eps.append(float(eps))
+    print(
+        f"D: paper's VP ranking {' <= '.join(vp_rank)} holds for T at eps in "
+        f"{[f'{e:.0e}' for e in ok_eps]}"
+    )
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(2, 2, figsize=(12, 9))
+    fig, ax = plt.subplots(2, 3, figsize=(17, 9))
     for fam, a in (("V", ax[0, 0]), ("E", ax[0, 1])):
         names = [n for n in procs if n.startswith("VE") == (fam == "E")]
         for i, name in enumerate(names):
@@ -258,6 +319,36 @@ def main() -> None:
     a.set_xlabel("d")
     a.set_title("C: steps needed vs dimension (VP constant, T = 3)")
     a.legend(fontsize=7)
+    a = ax[0, 2]
+    for i, name in enumerate(procs):
+        Ts = np.array([get("D", name, "T_rule", eps=float(e))[0] for e in epsD])
+        a.loglog(
+            epsD,
+            Ts,
+            "o-" if name.startswith("VP") else "x--",
+            color=f"C{i}",
+            label=name,
+            ms=3,
+        )
+    a.invert_xaxis()
+    a.set_xlabel("eps")
+    a.set_ylabel("T by the paper's rule")
+    a.set_title("D: horizon vs eps (K = T d / eps^2 ranks like T)")
+    a.legend(fontsize=6)
+    a = ax[1, 2]
+    for i, name in enumerate(procs):
+        a.loglog(
+            epss_exact,
+            [get("B", name, "steps_exact", eps=e)[0] for e in epss_exact],
+            "o-" if name.startswith("VP") else "x--",
+            color=f"C{i}",
+            label=name,
+            ms=3,
+        )
+    a.invert_xaxis()
+    a.set_xlabel("eps")
+    a.set_title("B: steps for exact W2 <= eps (T by the rule)")
+    a.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "paper2.png"), dpi=120)
     print(f"wrote {path} and paper2.png")

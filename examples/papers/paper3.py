@@ -8,7 +8,8 @@ log-concave: -(log p_0)'' >= 1/0.3 - 1/0.09 = -7.8, attained at 0; p_t becomes
 strongly log-concave after t*), and a 2-D three-component mixture with a shared
 covariance (part E). Processes: VP (linear beta) with T = 1.5 and VE (geometric)
 with T = 1, so that the initialisation error does not hide the discretisation
-error in part A.
+error in part A. Part F: the weak-convexity profile kappa_U(r) of -log p_t at
+t = 0, t*/2, t*, 2 t* (scorelab.bounds.weak_convexity_profile).
 
 Measured W2 in 1-D has no Monte Carlo noise: the PF-ODE EI is a deterministic
 map, so we push the n mid-point quantiles of the initial law through the sampler
@@ -44,6 +45,7 @@ from scorelab.bounds import (
     mixture_constants,
     pfode_local_rate,
     regime_shift_time,
+    weak_convexity_profile,
 )
 from scorelab.errors import Bias
 from scorelab.grids import grid
@@ -188,6 +190,15 @@ def main() -> None:
         for t in (0.5 * t_star[pname], 2.0 * t_star[pname]):
             fc = mixture_constants(tg, q, t)
             add("D", pname, t, 0, 0.0, "kappa_tied_at", fc.kappa)
+    # F: weak-convexity profile kappa_U(r) of -log p_t at times around t*
+    rF = np.geomspace(0.02, 8.0, 9 if quick else 25)
+    fac = (0.0, 0.5, 1.0, 2.0)
+    for fct in fac:
+        t = max(fct * t_star["vp"], DELTA)
+        lo, est = weak_convexity_profile(tg, p, t, rF, n=2048, seed=6)
+        for rv, lv, ev in zip(rF, lo, est):
+            add("F", "vp", t, 0, float(rv), "kappa_U_lower", float(lv))
+            add("F", "vp", t, 0, float(rv), "kappa_U_estimate", float(ev))
     gl = grid("uniform", 50, T=1.0, delta=DELTA)
     lip = certified_pfode_w2(p, gl, tg, n_mc=256, profile_points=8).trace["lip"]
     for t, lv in zip(gl[:-1], lip):
@@ -245,6 +256,24 @@ def main() -> None:
             f"   max relative SE of the Monte Carlo local rates: "
             f"{max(get('A', pname, 'rho_rel_se')):.3f}"
         )
+    print("F: weak-convexity profile kappa_U(r) of -log p_t (VP; certified / estimate)")
+    tF = sorted({r["T"] for r in rows if r["part"] == "F"})
+    for t in tF:
+        lo = [
+            r["value"]
+            for r in rows
+            if r["part"] == "F" and r["T"] == t and r["quantity"] == "kappa_U_lower"
+        ]
+        es = [
+            r["value"]
+            for r in rows
+            if r["part"] == "F" and r["T"] == t and r["quantity"] == "kappa_U_estimate"
+        ]
+        print(
+            f"   t={t:.4f}: r={rF[0]:.2f}: {lo[0]:+.3f} / {es[0]:+.3f}; "
+            f"r={rF[len(rF) // 2]:.2f}: {lo[len(rF) // 2]:+.3f} / "
+            f"{es[len(rF) // 2]:+.3f}; r={rF[-1]:.1f}: {lo[-1]:+.3f} / {es[-1]:+.3f}"
+        )
     for T, a, b, c in zip(
         Ts,
         get("B", "vp", "measured_w2"),
@@ -279,7 +308,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(2, 3, figsize=(15, 8.5))
+    fig, ax = plt.subplots(2, 4, figsize=(20, 8.5))
     a = ax[0, 0]
     for i, (pname, q) in enumerate(procs.items()):
         hs = [(q.T - DELTA) / N for N in Ns]
@@ -373,6 +402,46 @@ def main() -> None:
     a.set_xlabel("steps N")
     a.set_title("E: 2-D mixture, sampled")
     a.legend(fontsize=7)
+    a = ax[0, 3]
+    for i, t in enumerate(tF):
+        lo = [
+            r["value"]
+            for r in rows
+            if r["part"] == "F" and r["T"] == t and r["quantity"] == "kappa_U_lower"
+        ]
+        es = [
+            r["value"]
+            for r in rows
+            if r["part"] == "F" and r["T"] == t and r["quantity"] == "kappa_U_estimate"
+        ]
+        a.semilogx(rF, es, "o-", ms=3, color=f"C{i}", label=f"t={t:.3f} estimate")
+        a.semilogx(rF, lo, "--", color=f"C{i}", label="  certified lower")
+    a.axhline(0.0, color="k", lw=0.5)
+    a.set_xlabel("r")
+    a.set_title("F: weak-convexity profile kappa_U(r) of -log p_t (VP)")
+    a.legend(fontsize=6)
+    a = ax[1, 3]
+    for i, (pname, q) in enumerate(procs.items()):
+        hs = [(q.T - DELTA) / N for N in Ns]
+        me = np.array(get("A", pname, "measured_w2"))
+        a.loglog(
+            hs,
+            np.array(get("A", pname, "certified")) / me,
+            "o-",
+            color=f"C{i}",
+            label=f"{pname} certified / measured",
+        )
+        a.loglog(
+            hs,
+            np.array(get("A", pname, "kremling_style")) / me,
+            "s:",
+            color=f"C{i}",
+            label=f"{pname} paper-3 style / measured",
+        )
+    a.axhline(1.0, color="k", lw=0.5)
+    a.set_xlabel("step h")
+    a.set_title("A: bound / measured W2 (1 = tight)")
+    a.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "paper3.png"), dpi=120)
     print(f"wrote {path} and paper3.png")

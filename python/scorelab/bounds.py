@@ -5,7 +5,7 @@ Every bound returns a frozen :class:`Bound` record with named terms
 iteration-complexity statement returns a :class:`Complexity` record. Helpers
 compute the constants for scorelab's targets (:func:`gaussian_constants`,
 :func:`mixture_constants`, :func:`log_concavity_profile`,
-:func:`regime_shift_time`).
+:func:`weak_convexity_profile`, :func:`regime_shift_time`).
 
 Papers (formulas and provenance tags in ``PAPERS.md``; we could not consult the
 PDFs, so every statement marked [recall] there is implemented in the form written
@@ -17,12 +17,13 @@ here and documented as such):
 2. X. Gao, H. M. Nguyen, L. Zhu, "Wasserstein convergence guarantees for a
    general class of score-based generative models", arXiv:2311.11003 (JMLR 2025):
    :func:`gao_w2_bound`, :func:`gao_gaussian_lower_bound`,
-   :func:`gao_iteration_complexity`, :func:`gao_steps_needed`.
+   :func:`gao_iteration_complexity`, :func:`gao_horizon`,
+   :func:`gao_steps_needed`.
 3. M. Kremling, F. Iafrate, M. Taheri, J. Lederer, "Non-asymptotic error bounds
    for probability flow ODEs under weak log-concavity", arXiv:2510.17608:
    :func:`certified_pfode_w2` (certified one-step recursion),
    :func:`kremling_w2_bound` (the paper's structure, constants ours),
-   :func:`regime_shift_time`.
+   :func:`regime_shift_time`, :func:`weak_convexity_profile`.
 
 Conventions: forward SDE :math:`dX = -f X dt + g dB`, :math:`X_t = \alpha_t X_0 +
 \sigma_t Z`; reverse grid :math:`T = t_0 > \dots > t_N = \delta`; one reverse
@@ -78,6 +79,7 @@ __all__ = [
     "chen_tv_bound",
     "gao_gaussian_lower_bound",
     "gao_iteration_complexity",
+    "gao_horizon",
     "gao_steps_needed",
     "gao_w2_bound",
     "gaussian_constants",
@@ -87,6 +89,7 @@ __all__ = [
     "mixture_constants",
     "pfode_local_rate",
     "regime_shift_time",
+    "weak_convexity_profile",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -560,6 +563,109 @@ def log_concavity_profile(
     t = as_float_array(times, "times", ndim=1)
     kap, L, method, _ = _profile(target, process, t, n, seed)
     return kap, L, method
+
+
+def weak_convexity_profile(
+    target: Target,
+    process: Process,
+    t: float,
+    r: npt.ArrayLike,
+    *,
+    n: int = 2048,
+    seed: Any = 0,
+) -> tuple[FloatArray, FloatArray]:
+    r"""Weak-convexity profile of :math:`U = -\log p_t` (paper 3's setting):
+    :math:`\kappa_U(r) = \inf_{|x-y|=r}\langle\nabla U(x) - \nabla U(y),
+    x - y\rangle / r^2`.
+
+    U is :math:`(\alpha, M)`-weakly convex when :math:`\kappa_U(r) \ge \alpha -
+    f_M(r)/r` [recall]; a Gaussian-mixture :math:`p_t` is of this type: its
+    profile is negative at small r when :math:`p_t` is not log-concave and
+    tends to the curvature of the components as r grows.
+
+    Two arrays are returned:
+
+    - ``lower`` (certified where a method exists): Gaussian, exact
+      :math:`1/(\alpha^2\lambda_{max} + \sigma^2)` for every r; mixture
+      with one shared covariance, :math:`C = \alpha^2\Sigma + \sigma^2 I`,
+      :math:`\nabla U(x) = C^{-1}x - \alpha C^{-1}m(x)` with :math:`m(x)`
+      a convex combination of the means, hence [derived]
+      :math:`\kappa_U(r) \ge \max\big(\kappa_t,\ \lambda_{min}(C^{-1}) -
+      \alpha D_C / r\big)`, :math:`D_C = \operatorname{diam}\{C^{-1}
+      \mu_j\}` and :math:`\kappa_t` the Hessian bound of
+      :func:`mixture_constants` (an (alpha, M) form with :math:`f(r) =
+      \min(r(\lambda_{min}(C^{-1}) - \kappa_t), \alpha D_C)`); other mixtures,
+      :math:`\kappa_t` of :func:`mixture_constants` (numerical there);
+    - ``estimate`` (numerical): the minimum of the quotient over pairs
+      :math:`(x, x + r u)`, x from ``n`` samples of :math:`p_t` (centred
+      on the segment so that both ends are typical) and at the component
+      means' midpoints, u random unit vectors and the directions between
+      means. It is an upper estimate of the infimum (a minimum over finitely
+      many pairs); exact in 1-D up to the sampling of x.
+
+    Parameters
+    ----------
+    target : Gaussian or GaussianMixture
+    process : Process
+    t : float
+        Time (> 0 unless the covariances are full rank).
+    r : array_like
+        Distances > 0.
+    n : int, default 2048
+        Sampled base points.
+    seed : int or SeedSequence, default 0
+
+    Returns
+    -------
+    (lower, estimate) : tuple of ndarray, shape of r
+    """
+    process = _check_process(process)
+    target = _check_target(target)
+    rr = np.atleast_1d(as_float_array(r, "r"))
+    if np.any(rr <= 0) or not np.all(np.isfinite(rr)):
+        raise ValueError("r must be finite and > 0")
+    t = _pos(t, "t", allow_zero=True)
+    n = check_int(n, "n", 1)
+    fc = mixture_constants(target, process, t)
+    a = float(process.alpha(t))
+    w, means, covs = _noised_components(target, process, t)
+    d = target.dim
+    if isinstance(target, Gaussian):
+        lower = np.full(rr.shape, fc.kappa)
+    else:
+        S = _tied(target)
+        if S is not None:
+            Ci = np.linalg.inv(covs[0])
+            lam_min = float(np.linalg.eigvalsh(Ci)[0])
+            pts = (Ci @ target.means.T).T
+            diff = pts[:, None, :] - pts[None, :, :]
+            D_C = float(np.sqrt(np.max(np.sum(diff**2, axis=-1))))
+            lower = np.maximum(fc.kappa, lam_min - a * D_C / rr)
+        else:
+            lower = np.full(rr.shape, fc.kappa)
+    if not isinstance(target, (Gaussian, GaussianMixture)):
+        raise TypeError(f"unsupported target type {type(target).__name__}")
+    pt = target.noised(process, t)
+    rng = np.random.default_rng(as_seed(seed))
+    base = pt.sample(n, seed=rng.integers(2**32))
+    mids = 0.5 * (means[:, None, :] + means[None, :, :]).reshape(-1, d)
+    base = np.concatenate([base, mids, means], axis=0)
+    dirs = [rng.normal(size=(8, d))]
+    if means.shape[0] > 1:
+        md = (means[:, None, :] - means[None, :, :]).reshape(-1, d)
+        md = md[np.linalg.norm(md, axis=1) > 0]
+        dirs.append(md)
+    U = np.concatenate(dirs, axis=0)
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    est = np.empty(rr.shape)
+    for i, ri in enumerate(rr):
+        x = (base[:, None, :] - 0.5 * ri * U[None, :, :]).reshape(-1, d)
+        y = x + ri * np.repeat(U[None, :, :], base.shape[0], axis=0).reshape(-1, d)
+        gx, gy = -pt.score(x), -pt.score(y)
+        q = np.sum((gy - gx) * (y - x), axis=1) / (ri * ri)
+        est[i] = float(np.min(q))
+    shape = np.shape(r)
+    return lower.reshape(shape), est.reshape(shape)
 
 
 def regime_shift_time(
@@ -1145,7 +1251,7 @@ def gao_gaussian_lower_bound(
     delta: float = 1e-3,
 ) -> Bound:
     r"""Paper 2's Gaussian lower bound, :math:`W_2 \gtrsim c\sqrt d\,\eta`, for
-    OU- and VP-type processes (first-order form derived here).
+    OU-, VP- and VE-type processes (first-order forms derived here).
 
     Form [derived, checked numerically]: VP-type processes are OU
     (:math:`f = 1, g^2 = 2`) in the time :math:`\tau = B(t)/2`; OU with
@@ -1174,9 +1280,24 @@ def gao_gaussian_lower_bound(
     only once T is large enough that the initialisation error (of the opposite
     sign for ``init="zero-data"``) is negligible.
 
+    VE-type processes (f = 0; any g) [derived here, checked numerically]: with
+    :math:`D_k = \sigma_{hi}^2 - \sigma_{lo}^2` (= c = n of the step) and
+    :math:`v_k = \lambda + \sigma^2(t_k)`, one EI-SDE step from the exact
+    variance adds exactly :math:`D_k^2/v_{hi}` to the variance of the iterate
+    (:math:`2n - 2rc + c^2/v` for a general step), and variance errors are
+    transported by :math:`a = v_{lo}/v_{hi}`, so the variance error of the
+    chain started at the exact :math:`p_T` is :math:`\sum_k (D_k^2/v_{hi,k})
+    (v_\delta/v_{lo,k})^2`. The bound uses :math:`\varepsilon = \sum_k
+    D_k^2 v_\delta^2/v_{hi,k}^3` (the local error transported from the start
+    of its step instead of its end), smaller by a relative :math:`O(\eta)`
+    — the margin that keeps it below the exact error when the (opposite-sign,
+    :math:`O((v_\delta/v_T)^2)`) initialisation error of ``init="zero-data"``
+    is present. Same covariance-part W2 as above; no closed form in
+    :math:`\eta` (the step in :math:`\sigma^2` is not uniform).
+
     Parameters
     ----------
-    process : OU or VP-type process
+    process : OU, VP-type or VE-type process
     grid : array_like or (eta, T[, delta])
     target : Gaussian
     delta : float, default 1e-3
@@ -1192,6 +1313,30 @@ def gao_gaussian_lower_bound(
             f"target must be a scorelab Gaussian, got {type(target).__name__}"
         )
     times = _resolve_grid(grid, process, _pos(delta, "delta"))
+    lam = np.linalg.eigvalsh(target.cov)
+    dl = float(times[-1])
+    if process.kind == "ve":
+        s2t = _arr(process.sigma2(times))
+        D = s2t[:-1] - s2t[1:]
+        vd_ve = lam + float(process.sigma2(dl))
+        v_hi = lam[None, :] + s2t[:-1, None]
+        eps = np.sum(D[:, None] ** 2 * vd_ve[None, :] ** 2 / v_hi**3, axis=0)
+        per = np.sqrt(vd_ve + eps) - np.sqrt(vd_ve)
+        lb = float(np.sqrt(np.sum(per**2)))
+        return Bound(
+            metric="W2",
+            initialisation=0.0,
+            discretisation=lb,
+            score=0.0,
+            total=lb,
+            paper="Gao, Nguyen, Zhu 2025, Gaussian lower bound (statement [recall]); "
+            "VE form derived here",
+            form="VE: eps = sum_k D_k^2 v_delta^2 / v_hi^3, D = sigma_hi^2 - "
+            "sigma_lo^2; covariance part of W2 [derived]",
+            constants={"T": float(times[0]), "delta": dl, "steps": float(D.size)},
+            valid=True,
+            trace={"eps": eps},
+        )
     if process.kind == "ou":
         s2 = process.sigma0**2 / (2.0 * process.alpha0)  # type: ignore[attr-defined]
         tau = process.alpha0 * times  # type: ignore[attr-defined]
@@ -1200,10 +1345,9 @@ def gao_gaussian_lower_bound(
         tau = 0.5 * _arr(process.integrated_beta(times))
     else:
         raise ValueError(
-            "gao_gaussian_lower_bound is derived for OU and VP-type processes, "
-            f"got {process.name!r}"
+            "gao_gaussian_lower_bound is derived for OU, VP-type and VE-type "
+            f"processes, got {process.name!r}"
         )
-    lam = np.linalg.eigvalsh(target.cov)
     hi, lo = times[:-1], times[1:]
     r, c, _ = (np.atleast_1d(_arr(v)) for v in process.ei_coefficients(hi, lo))
     h = tau[:-1] - tau[1:]
@@ -1216,7 +1360,6 @@ def gao_gaussian_lower_bound(
         a = r[k] - c[k] / v
         eps = a * a * eps + 2.0 * h[k] ** 2 * (2.0 - vt) / vt
     eps *= s2
-    dl = float(times[-1])
     vd = float(process.alpha(dl)) ** 2 * lam + float(process.sigma2(dl))
     per = np.sqrt(np.maximum(vd + eps, 0.0)) - np.sqrt(vd)
     lb = float(np.sqrt(np.sum(per**2)))
@@ -1262,9 +1405,15 @@ def gao_iteration_complexity(
     *,
     c: float | None = None,
     rho: float | None = None,
+    C: float = 1.0,
 ) -> Complexity:
     r"""Paper 2's iteration-complexity table: steps K for :math:`W_2 \le
-    \varepsilon` [read], with unit constants.
+    \varepsilon` [read], up to a constant factor ``C`` (default 1).
+
+    The table states K, M and :math:`\eta` in O-notation only (their constants
+    depend on the data and the schedule's parameters and are not tabulated),
+    so ``C`` multiplies K and is left to the caller; rankings between rows are
+    meaningful only asymptotically (see the note on logarithms below).
 
     ==============  =================================  ====================
     family          K                                  M (score error)
@@ -1301,6 +1450,8 @@ def gao_iteration_complexity(
         Accuracy, 0 < eps < 1.
     c, rho : float, optional
         Exponents of the ``ve-power`` and ``vp-polynomial`` rows.
+    C : float, default 1
+        Constant multiplying K (the table is an O-statement).
 
     Returns
     -------
@@ -1328,6 +1479,7 @@ def gao_iteration_complexity(
         )
     d = check_int(d, "d", 1)
     eps = _pos(eps, "eps")
+    Cv = _pos(C, "C")
     if eps >= 1.0:
         raise ValueError(f"eps must be < 1, got {eps!r}")
     lg = max(math.log(d / eps), 1.0)
@@ -1357,7 +1509,7 @@ def gao_iteration_complexity(
     else:  # vp-exponential
         K, Mv, eta = d * max(math.log(lg), 1.0) / eps**2, eps, eps**2 / d
     return Complexity(
-        steps=float(K),
+        steps=float(Cv * K),
         step_size=float(eta),
         T=math.nan,
         score_error=float(Mv),
@@ -1392,6 +1544,53 @@ def _rule_T(
         else:
             lo_T = mid
     return hi_T
+
+
+def gao_horizon(
+    process: Process,
+    eps: float,
+    *,
+    target: Gaussian | None = None,
+    m0: float | None = None,
+    d: int | None = None,
+    m2: float | None = None,
+    delta: float = 1e-3,
+) -> float:
+    r"""Paper 2's rule for the horizon: the smallest T with initialisation term
+    :math:`\le \varepsilon/2`.
+
+    The term is the continuous-time one, :math:`W_2(\hat p_T, p_T)\,\alpha_T
+    V_\delta/(\alpha_\delta V_T)` with :math:`V = \alpha^2/m_0 + \sigma^2`
+    and :math:`\hat p_T = N(0, \sigma_T^2 I)` (exact Bures distance for a
+    Gaussian ``target``, the coupling bound :math:`\alpha_T m_2` otherwise);
+    found by doubling and bisection (relative accuracy 1e-6). The process keeps
+    its schedule as a function of t (for VP-type and VE-type families the
+    schedule defined on [0, 1] is continued beyond 1 by the same formula).
+
+    Returns
+    -------
+    float
+        T, or ``inf`` if above 1e4.
+    """
+    process = _check_process(process)
+    eps = _pos(eps, "eps")
+    if target is not None:
+        gc = gaussian_constants(target)
+        m0 = gc.m if m0 is None else m0
+        d = gc.d if d is None else d
+        m2 = gc.second_moment if m2 is None else m2
+    if m0 is None or d is None or m2 is None:
+        raise ValueError("m0, d and m2 are required unless a Gaussian target is given")
+    m0v = _pos(m0, "m0")
+    dl = _pos(delta, "delta")
+
+    def init_term(T: float) -> float:
+        p = _with_T(process, T)
+        V = lambda t: float(p.alpha(t)) ** 2 / m0v + float(p.sigma2(t))  # noqa: E731
+        w = _init_w2("zero-data", p, T, float(m2), int(d), target)
+        return w * float(p.alpha(T)) * V(dl) / (float(p.alpha(dl)) * V(T))
+
+    return _rule_T(init_term, eps, dl, float(process.T))
 
 
 def gao_steps_needed(
@@ -1442,18 +1641,10 @@ def gao_steps_needed(
         raise ValueError(
             "m0, L0, d and m2 are required unless a Gaussian target is given"
         )
-    m0v = _pos(m0, "m0")
-
-    def init_term(T: float) -> float:
-        p = _with_T(process, T)
-        V = lambda t: float(p.alpha(t)) ** 2 / m0v + float(p.sigma2(t))  # noqa: E731
-        w = _init_w2("zero-data", p, T, float(m2), int(d), target)
-        return w * float(p.alpha(T)) * V(delta) / (float(p.alpha(delta)) * V(T))
-
     if T is not None:
         T = _pos(T, "T")
     else:
-        T = _rule_T(init_term, eps, delta, float(process.T))
+        T = gao_horizon(process, eps, target=target, m0=m0, d=d, m2=m2, delta=delta)
     if not math.isfinite(T):
         return Complexity(
             math.inf, math.nan, math.inf, math.nan, "T not found", "gao_steps_needed"
