@@ -10,6 +10,8 @@ shrink the spectrum while the eigenvectors stay generic.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from hypothesis import strategies as st
@@ -17,6 +19,11 @@ from hypothesis.extra import numpy as hnp
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "HOSTILE_DTYPES",
+    "MAGNITUDES",
+    "array_variant",
+    "hostile_scalars",
+    "is_real_dtype",
     "dims",
     "gaussians",
     "means",
@@ -167,3 +174,72 @@ def mixtures(
             dtype=np.float64,
         )
     return weights, mu, covs
+
+
+# ---------------------------------------------------------------------------
+# hostile inputs for the boundary fuzz tests
+# ---------------------------------------------------------------------------
+#: dtypes a user may pass by accident; only real ones may be accepted.
+HOSTILE_DTYPES = (
+    np.float64,
+    np.float32,
+    np.int64,
+    np.int32,
+    np.complex128,
+    object,
+    bool,
+)
+
+#: magnitudes spanning float64's range (squares of the extremes over/underflow).
+MAGNITUDES = (1.0, 1e-3, 1e3, 1e-300, 1e150, 1e-150)
+
+
+def array_variant(draw: st.DrawFn, a: npt.NDArray[np.generic]) -> npt.NDArray[Any]:
+    """The same values as another dtype, Fortran order, a strided view or read-only.
+
+    Returns ``a`` itself for ``"plain"``; a cast that raises returns ``a``.
+    """
+    kind = draw(
+        st.sampled_from(["plain", "dtype", "fortran", "strided", "readonly", "list"])
+    )
+    if kind == "dtype":
+        dt = draw(st.sampled_from(HOSTILE_DTYPES))
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                return a.astype(dt)
+        except (TypeError, ValueError, OverflowError):
+            return a
+    if kind == "fortran":
+        return np.asfortranarray(a)
+    if kind == "strided" and a.ndim >= 1:
+        big = np.repeat(a, 2, axis=-1)
+        view = big[..., ::2]
+        assert not view.flags.c_contiguous or view.size <= 1
+        return view
+    if kind == "readonly":
+        b = a.copy()
+        b.setflags(write=False)
+        return b
+    if kind == "list":
+        return a.tolist()  # type: ignore[no-any-return]
+    return a
+
+
+def is_real_dtype(a: object) -> bool:
+    """Whether ``a`` converts to an integer or real floating array (not bool)."""
+    try:
+        kind = np.asarray(a).dtype.kind
+    except (TypeError, ValueError):
+        return False
+    return kind in "iuf"
+
+
+def hostile_scalars() -> st.SearchStrategy[object]:
+    """Scalars a user may pass for a real parameter, valid or not."""
+    return st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True, width=64),
+        st.integers(min_value=-5, max_value=5),
+        st.sampled_from(
+            [None, "x", "1.0", True, 1j, [1.0], np.float32(0.5), np.array(2.0)]
+        ),
+    )

@@ -11,6 +11,8 @@ studies (:class:`Study`, :func:`read_results`) and plots
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import errors, grids, processes, schemes
 from .cld import CLD
 from .exact import exact_law
@@ -21,6 +23,11 @@ from .processes import __all__ as _processes_all
 from .sample import sample
 from .schemes import Tableau, compile_scheme, scheme_names
 from .targets import Gaussian, GaussianMixture
+
+if TYPE_CHECKING:  # loaded lazily at run time, see __getattr__
+    from . import bounds, metrics, plots, study
+    from .plots import fit_rate, plot_convergence
+    from .study import Study, read_results
 
 __version__ = "0.1.0"
 

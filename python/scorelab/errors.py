@@ -158,9 +158,18 @@ class StageTerms:
 # ---------------------------------------------------------------------------
 def _time_scale(scale: Any, t: FloatArray) -> FloatArray:
     if callable(scale):
-        out = np.broadcast_to(np.asarray(scale(t), dtype=np.float64), t.shape)
+        raw = np.asarray(scale(t))
+        if raw.dtype.kind not in "iuf":
+            raise TypeError(f"scale(t) must return real numbers, got dtype {raw.dtype}")
+        raw = raw.astype(np.float64)
+        try:
+            out = np.broadcast_to(raw, t.shape)
+        except ValueError as exc:
+            raise ValueError(
+                f"scale(t) must return a scalar or shape {t.shape}, got {raw.shape}"
+            ) from exc
     else:
-        out = np.full(t.shape, float(scale))
+        out = np.full(t.shape, _finite(scale, "scale"))
     if not np.all(np.isfinite(out)):
         raise ValueError("scale must be finite at every score-evaluation time")
     return np.ascontiguousarray(out)
@@ -596,7 +605,7 @@ class Bias(ScoreError):
         self.vector = (
             vector if callable(vector) else as_float_array(vector, "vector", ndim=1)
         )
-        self.scale = scale
+        self.scale = scale if callable(scale) else _finite(scale, "scale")
 
     def stage_terms(
         self, target: Target, process: Process, times: FloatArray, D: int
@@ -639,7 +648,7 @@ class Linear(ScoreError):
                 f"matrix must be a scalar or a square matrix, got shape {A.shape}"
             )
         self.matrix = A
-        self.scale = scale
+        self.scale = scale if callable(scale) else _finite(scale, "scale")
 
     def stage_terms(
         self, target: Target, process: Process, times: FloatArray, D: int
@@ -736,9 +745,7 @@ class FourierField(ScoreError):
             eps = _finite(eps, "eps")
         self.eps = eps
         self.n_features = check_int(n_features, "n_features", 1)
-        self.bandwidth = float(bandwidth)
-        if not np.isfinite(self.bandwidth) or self.bandwidth <= 0:
-            raise ValueError(f"bandwidth must be > 0, got {bandwidth!r}")
+        self.bandwidth = _finite(bandwidth, "bandwidth", positive=True)
         self.seed = check_int(seed, "seed", 0)
 
     def features(self, D: int) -> tuple[FloatArray, FloatArray, FloatArray]:

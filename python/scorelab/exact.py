@@ -133,7 +133,7 @@ def exact_law(
         else:
             marg = process.marginal(target, t0)  # type: ignore[attr-defined]
         init_mean, init_cov = marg.mean, marg.cov
-    elif isinstance(init, np.ndarray):
+    elif not (init is None or isinstance(init, (str, Gaussian))):
         raise TypeError(
             "init must be a law (None, 'zero-data', 'exact' or a Gaussian) here"
         )
@@ -283,6 +283,14 @@ def exact_law(
             "nij,nkj->nik", nG, nG
         )
         Sig = 0.5 * (Sig + np.swapaxes(Sig, 1, 2))
+        if not (np.all(np.isfinite(Sig)) and np.all(np.isfinite(mu))):
+            raise FloatingPointError(
+                f"exact_law: the output law became non-finite at step {k} (from "
+                f"t={tab.times[k]:.6g} to t={tab.times[k + 1]:.6g}) of scheme "
+                f"{tab.name!r}: the scheme is unstable on this grid (steps too "
+                "large), or a stage register overflows float64 (data-prediction "
+                "schemes keep x / alpha(t), and its variance needs alpha(t) > 1e-150)"
+            )
 
     mx, Sx_out = mu[:, :B], Sig[:, :B, :B]
     if blockwise:

@@ -99,6 +99,10 @@ def validate_grid(
         )
     if arr[-1] <= 0.0:
         raise ValueError(f"t must end at a positive time, got t[-1] = {arr[-1]!r}")
+    if process is not None and not isinstance(getattr(process, "t_max", None), float):
+        raise TypeError(
+            f"process must be a scorelab Process, got {type(process).__name__}"
+        )
     if process is not None and arr[0] > process.t_max:
         raise ValueError(
             f"t must start at or before process.t_max = {process.t_max!r}, "
@@ -221,6 +225,10 @@ def grid(
     if steps is None:
         raise ValueError(f"steps is required for kind {kind!r}")
     N = check_int(steps, "steps", 1)
+    if process is not None and not isinstance(getattr(process, "t_max", None), float):
+        raise TypeError(
+            f"process must be a scorelab Process, got {type(process).__name__}"
+        )
     if process is None and kind in _NEEDS_PROCESS:
         raise ValueError(f"kind {kind!r} needs a process (pass process=...)")
     if T is None:
@@ -245,8 +253,14 @@ def grid(
     if kind == "uniform":
         t = T_val + frac * (d - T_val)
     elif kind == "power":
-        a, b = T_val ** (1.0 / r), d ** (1.0 / r)
-        t = (a + frac * (b - a)) ** r
+        if max(abs(math.log(T_val)), abs(math.log(d))) / r < 700.0:
+            a, b = T_val ** (1.0 / r), d ** (1.0 / r)
+            t = (a + frac * (b - a)) ** r
+        else:  # the same in log space (T^(1/rho) or delta^(1/rho) over/underflow)
+            with np.errstate(divide="ignore"):
+                la = np.log1p(-frac) + math.log(T_val) / r
+                lb = np.log(frac) + math.log(d) / r
+            t = np.exp(r * np.logaddexp(la, lb))
     elif kind == "exponential":
         t = _exponential(T_val, d, N)
     else:
@@ -256,8 +270,13 @@ def grid(
         if kind == "logsnr":
             lam = lam_T + frac * (lam_d - lam_T)
         else:  # karras, in log space: s^(1/rho) = exp(-lambda/rho)
-            a, b = math.exp(-lam_T / r), math.exp(-lam_d / r)
-            lam = -r * np.log(a + frac * (b - a))
+            # log((1 - f) a + f b) with log a = -lam_T / r, log b = -lam_d / r, as
+            # a log-sum-exp: exp(-lam_T / r) overflows for large T, and a + f (b - a)
+            # cancels to 0 at f = 1 when b << a
+            with np.errstate(divide="ignore"):
+                la = np.log1p(-frac) - lam_T / r
+                lb = np.log(frac) - lam_d / r
+            lam = -r * np.logaddexp(la, lb)
         t = np.asarray(process.t_from_log_snr(lam), dtype=np.float64)
     t = np.array(t, dtype=np.float64)
     t[0], t[-1] = T_val, d

@@ -25,6 +25,8 @@ References
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -261,6 +263,18 @@ def w2_gaussian(
     >>> w2_gaussian(np.zeros((3, 2)), np.eye(2), np.zeros(2), np.eye(2)).shape
     (3,)
     """
+    # W2 is 1-homogeneous (m -> c m, S -> c^2 S): rescale extreme magnitudes so
+    # that the squared distance neither overflows nor underflows in float64.
+    m1a, S1a, m2a, S2a, _, _ = _validate(m1, S1, m2, S2)
+    c = max(
+        float(np.max(np.abs(m1a), initial=0.0)),
+        float(np.max(np.abs(m2a), initial=0.0)),
+        float(np.sqrt(np.max(np.abs(S1a), initial=0.0))),
+        float(np.sqrt(np.max(np.abs(S2a), initial=0.0))),
+    )
+    if c > 1e30 or 0.0 < c < 1e-30:
+        c = 2.0 ** round(math.log2(c))  # a power of 2: the scaling is exact
+        return c * w2_gaussian(m1a / c, S1a / c / c, m2a / c, S2a / c / c)
     sq = w2_gaussian_squared(m1, S1, m2, S2)
     if isinstance(sq, float):
         return float(np.sqrt(sq))

@@ -284,8 +284,26 @@ class Process(abc.ABC):
         self.T = _pos_param("T", T)
         if self.T > self.t_max:
             raise ValueError(f"T must be <= t_max = {self.t_max!r}, got {T!r}")
+        # extreme parameters (T ~ 1e300, beta T overflowing, ...) must fail here,
+        # naming T, rather than return inf/NaN (or warn) at every later call
+        tT = np.asarray(self.T)
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                ok = all(
+                    np.all(np.isfinite(fn(tT)))
+                    for fn in (self._log_alpha, self._sigma2, self._f, self._g2)
+                )
+        except FloatingPointError:
+            ok = False
+        except TypeError:  # phase-space processes (CLD) have no scalar alpha/sigma
+            ok = True
+        if not ok:
+            raise ValueError(
+                f"T = {T!r} is too large for this {name} process: log alpha(T), "
+                "sigma^2(T), f(T) or g^2(T) overflows float64 (reduce T or the rates)"
+            )
         if prior_var is None:
-            prior_var = float(self._sigma2(np.asarray(self.T)))
+            prior_var = float(self._sigma2(tT))
         self.prior_var = float(prior_var)
         self._frozen = True
 
@@ -393,6 +411,25 @@ class Process(abc.ABC):
                 f"{name} must be <= t_max = {self.t_max!r} for {self.name}, "
                 f"got max {np.max(arr)!r}"
             )
+        if arr.size and float(np.max(arr)) > self.T:
+            # beyond the horizon (checked in _finish), float64 may overflow: raise
+            # naming t instead of warning and returning inf
+            tm = np.asarray(np.max(arr))
+            try:
+                with np.errstate(over="raise", invalid="raise"):
+                    ok = all(
+                        np.all(np.isfinite(fn(tm)))
+                        for fn in (self._log_alpha, self._sigma2, self._f, self._g2)
+                    )
+            except FloatingPointError:
+                ok = False
+            except TypeError:  # phase-space processes (CLD)
+                ok = True
+            if not ok:
+                raise ValueError(
+                    f"{name} = {float(tm)!r} is too large for this {self.name} "
+                    "process: log alpha, sigma^2, f or g^2 overflows float64 there"
+                )
         return arr
 
     # -- public vectorised interface -------------------------------------------
@@ -1113,9 +1150,10 @@ class CosineVP(_VPType):
         self.s = _pos_param("s", s)
         self._k = 0.5 * math.pi / (1.0 + self.s)
         self._phi0 = self.s * self._k
-        self._log_c0 = math.log(math.cos(self._phi0))
-        self._tan0 = math.tan(self._phi0)
-        t_max = 1.0 - math.asin(COSINE_ALPHA_MIN * math.cos(self._phi0)) / self._k
+        # phi0 = pi/2 - k exactly: cos(phi0) = sin(k) avoids cancellation at large s
+        self._log_c0 = math.log(math.sin(self._k))
+        self._tan0 = 1.0 / math.tan(self._k)
+        t_max = 1.0 - math.asin(COSINE_ALPHA_MIN * math.sin(self._k)) / self._k
         self._finish(name="vp-cosine", kind="vp", T=T, t_max=t_max, prior_var=1.0)
 
     def params(self) -> dict[str, Any]:  # noqa: D102
@@ -1258,6 +1296,11 @@ class _VEType(Process):
         self.sigma_min = _pos_param("sigma_min", sigma_min)
         self.sigma_max = _pos_param("sigma_max", sigma_max)
         _check_order("sigma_min", self.sigma_min, "sigma_max", self.sigma_max)
+        if self.sigma_max > 1e150:
+            raise ValueError(
+                f"sigma_max must be <= 1e150 (sigma_max^2 must be finite in float64), "
+                f"got {sigma_max!r}"
+            )
 
     @abc.abstractmethod
     def _sigma_vp(self, t: FloatArray) -> FloatArray:

@@ -105,8 +105,36 @@ def stage_maps(process: Process, times: FloatArray) -> tuple[FloatArray, FloatAr
     )
 
 
+def _exact_draws(marg: Target, n: int, offset: int, seed: Any) -> FloatArray:
+    """n draws of ``marg`` for global particles offset..offset+n-1.
+
+    Counter-based (NumPy's Philox, one fixed block of raw draws per particle), so
+    batches split with ``particle_offset`` together equal one run.
+    """
+    K, D = marg.means.shape
+    pairs = (D + 1) // 2
+    per = 4 * ((1 + 2 * pairs + 3) // 4)  # raw uint64 per particle, multiple of 4
+    bg = np.random.Philox(key=as_seed(seed).generate_state(2, np.uint64))
+    bg.advance(offset * (per // 4))  # advance() counts blocks of 4 raw draws
+    raw = bg.random_raw(n * per).reshape(n, per)
+    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # in (0, 1)
+    comp = np.minimum(np.searchsorted(np.cumsum(marg.weights), u[:, 0]), K - 1)
+    rad = np.sqrt(-2.0 * np.log(u[:, 1 : 1 + pairs]))
+    ang = 2.0 * np.pi * u[:, 1 + pairs : 1 + 2 * pairs]
+    z = np.concatenate([rad * np.cos(ang), rad * np.sin(ang)], axis=1)[:, :D]
+    L = np.linalg.cholesky(marg.full_covariances())
+    x = marg.means[comp] + np.einsum("nij,nj->ni", L[comp], z)
+    return np.ascontiguousarray(x)
+
+
 def init_law(
-    init: Any, process: Process, target: Target, t0: float, n: int, seed: Any
+    init: Any,
+    process: Process,
+    target: Target,
+    t0: float,
+    n: int,
+    seed: Any,
+    particle_offset: int = 0,
 ) -> InitLaw:
     """Resolve the ``init`` argument of :func:`sample` into an :class:`InitLaw`.
 
@@ -128,7 +156,7 @@ def init_law(
         else:
             marg = target.noised(process, t0)
         child = as_seed(seed).spawn(1)[0]
-        return InitLaw(x0=np.ascontiguousarray(marg.sample(n, child)))
+        return InitLaw(x0=_exact_draws(marg, n, particle_offset, child))
     if init is None or isinstance(init, str):
         if process.m != 1:
             mean, cov = process.prior(D // process.m, init=init, T=t0)  # type: ignore[attr-defined]
@@ -254,6 +282,11 @@ def sample(
     """
     n = check_int(n, "n", 1)
     particle_offset = check_int(particle_offset, "particle_offset", 0)
+    if particle_offset + n > 2**64:
+        raise ValueError(
+            f"particle_offset + n must be <= 2**64 (64-bit particle counter), got "
+            f"particle_offset={particle_offset}, n={n}"
+        )
     threads = default_threads() if threads is None else check_int(threads, "threads", 1)
     blk = 0 if block is None else check_int(block, "block", 1)
     if dtype not in DTYPES:
@@ -264,10 +297,12 @@ def sample(
         )
     prep = prepare(target, process, scheme, grid, score_error, scheme_options)
     tab, phase = prep.table, prep.phase
-    il = init_law(init, process, target, float(tab.times[0]), n, seed)
-    t = prep.terms
+    # check memory before init_law, which may draw n initial states itself
+    x0_given = not (init is None or isinstance(init, (str, Gaussian))) or (
+        isinstance(init, str) and init == "exact"
+    )
     need = memory_estimate(
-        n, prep.D, tab.history, 8 if dtype == "float64" else 4, il.x0 is not None
+        n, prep.D, tab.history, 8 if dtype == "float64" else 4, x0_given
     )
     avail = available_memory()
     if avail is not None and need > avail:
@@ -277,6 +312,8 @@ def sample(
             f"{avail / 2**30:.2f} GiB are available; sample in batches with "
             f"particle_offset (the batches together equal one run)"
         )
+    il = init_law(init, process, target, float(tab.times[0]), n, seed, particle_offset)
+    t = prep.terms
     fn = core().run_table_f64 if dtype == "float64" else core().run_table_f32
     state, bad_step, bad_count = fn(
         phase.weights,

@@ -134,7 +134,46 @@ class Target:
             arr,
             t,
         )
+        bad = ~np.isfinite(sc).all(axis=1)
+        if np.any(bad):
+            lp, sc = self._far_rows(arr, lp, sc, bad)
         return lp, sc, single
+
+    def _far_rows(
+        self, arr: FloatArray, lp: FloatArray, sc: FloatArray, bad: Any
+    ) -> tuple[FloatArray, FloatArray]:
+        """Rows whose quadratic form overflowed float64 in the core (|z| > 1e154).
+
+        A single Gaussian's score is affine, so it is recomputed exactly (the log
+        density is then below -1e308 and rounds to -inf). For a mixture the
+        responsibilities are not representable: raise instead of returning NaN.
+        """
+        i = int(np.argmax(bad))
+        if self.n_components != 1:
+            raise ValueError(
+                f"x[{i}] is too far from the mixture (max |x| = "
+                f"{np.max(np.abs(arr[i])):.3g}): its squared Mahalanobis distance "
+                "overflows float64, so the responsibilities are undefined; points "
+                "must lie within about 1e150 standard deviations"
+            )
+        L = np.linalg.cholesky(self.full_covariances()[0])
+        diff = (arr[bad] - self.means[0]).T
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = np.linalg.solve(L, diff)
+            s = -np.linalg.solve(L.T, z).T
+            q = np.sum(z * z, axis=0)
+        if not np.all(np.isfinite(s)):
+            raise ValueError(
+                f"x[{i}]: the score overflows float64 (max |x| = "
+                f"{np.max(np.abs(arr[i])):.3g} for a covariance with smallest "
+                "eigenvalue "
+                f"{np.min(np.linalg.eigvalsh(self.full_covariances()[0])):.3g})"
+            )
+        lp = lp.copy()
+        sc = sc.copy()
+        sc[bad] = s
+        lp[bad] = np.where(np.isfinite(q), lp[bad], -np.inf)
+        return lp, sc
 
     def logpdf(self, x: npt.ArrayLike, threads: int | None = None) -> Any:
         """Log-density at ``x``.
@@ -206,6 +245,12 @@ class Target:
     def _noised_parts(
         self, process: Process, t: float
     ) -> tuple[FloatArray, FloatArray]:
+        from .processes import Process as _Process
+
+        if not isinstance(process, _Process):
+            raise TypeError(
+                f"process must be a scorelab Process, got {type(process).__name__}"
+            )
         if getattr(process, "m", 1) != 1:
             raise ValueError(
                 "noised() needs a scalar process; phase-space processes have "
@@ -295,8 +340,8 @@ class GaussianMixture(Target):
             if np.any(C <= 0):
                 raise ValueError("covs (spherical variances) must be positive")
         self.weights = w
-        self.means = mu
-        self.covariances = np.ascontiguousarray(C)
+        self.means = mu.copy()  # never alias the caller's arrays
+        self.covariances = np.array(C, dtype=np.float64, order="C", copy=True)
         self.covariance_type = covariance_type
 
     @classmethod
