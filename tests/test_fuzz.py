@@ -659,12 +659,6 @@ def test_scheme_options_boundary_and_exact_law(data):
     _law_check(target, proc, tab, g, x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="schemes.py (_heun) squares s_noise unchecked: s_noise = 1e155 raises "
-    "OverflowError from math, not a ValueError naming s_noise (reported)",
-)
 def test_heun_huge_s_noise_names_it():
     proc = VP()
     with pytest.raises(ARG_ERRORS, match="s_noise"):
@@ -673,25 +667,12 @@ def test_heun_huge_s_noise_names_it():
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="schemes.py (_pc) squares snr unchecked: snr = 1e155 overflows to an "
-    "inf step size (RuntimeWarning, then inf coefficients), not a ValueError "
-    "naming snr (reported)",
-)
 def test_pc_huge_snr_names_it():
     proc = VP()
     with pytest.raises(ARG_ERRORS, match="snr"):
         sl.compile_scheme("pc", proc, grid("uniform", 3, process=proc), snr=1e155)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schemes.py (_ddim) converts eta with a bare float(): 'x', None or an "
-    "array give float()'s message, which does not name eta (schemes.py is not "
-    "this test's to edit; reported)",
-)
 @pytest.mark.parametrize("eta", ["x", None, np.array([1.0, 2.0])])
 def test_ddim_eta_non_numeric_names_eta(eta):
     proc = VP()

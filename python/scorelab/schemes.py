@@ -491,9 +491,7 @@ def _ddim(process: Process, times: FloatArray, eta: float = 0.0) -> Tableau:
     noise prediction is constant in log-SNR. First order.
     """
     _require_scalar(process, "ddim")
-    eta = float(eta)
-    if not np.isfinite(eta) or eta < 0:
-        raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
+    eta = _nonneg(eta, "eta")
     hi, lo = _hi_lo(times)
     a_hi, a_lo = process.alpha(hi), process.alpha(lo)
     s_hi, s_lo = process.sigma(hi), process.sigma(lo)
@@ -652,7 +650,14 @@ def _heun(
     g_h, g_lo = _arr(process.g2(that)), _arr(process.g2(lo))
     b = TableBuilder(times, stages=3)
     b.y(1, 0, a_ratio)  # churned state at t_hat
-    b.noise(1, s_noise**2 * nvar)
+    with np.errstate(over="ignore", invalid="ignore"):
+        churn_var = np.float64(s_noise) ** 2 * nvar
+    if not np.all(np.isfinite(churn_var)):
+        raise ValueError(
+            f"s_noise={s_noise!r} is too large: the churn noise variance "
+            "s_noise^2 (sigma_hat^2 - r^2 sigma^2) overflows"
+        )
+    b.noise(1, churn_var)
     b.evaluate(1, that)
     b.y(2, 1, 1.0 + h * f_h)  # Euler from t_hat to t_{k+1}
     b.s(2, 1, 0.5 * h * g_h)
@@ -1239,7 +1244,12 @@ def _pc(
     N, Sp, H, m = base.steps, base.stages, base.history, base.m
     S = Sp + n_corr
     hi, lo = _hi_lo(times)
-    eps = 2.0 * (snr * _arr(process.sigma(lo))) ** 2
+    with np.errstate(over="ignore", invalid="ignore"):
+        eps = 2.0 * (snr * _arr(process.sigma(lo))) ** 2
+    if not np.all(np.isfinite(eps)):
+        raise ValueError(
+            f"snr={snr!r} is too large: the corrector step 2 (snr sigma)^2 overflows"
+        )
     b = TableBuilder(times, stages=S, history=H, m=m)
     b.Y[:, :Sp, :Sp] = base.Y
     b.B[:, :Sp, :Sp] = base.B
