@@ -9,6 +9,7 @@
 // __cuda_array_interface__ (v3) and __dlpack__.
 #include "../../bindings/common.hpp"
 #include "../cuda_api.hpp"
+#include "../emulate.hpp"
 #include "../pack.hpp"
 
 #include <pybind11/stl.h>
@@ -221,7 +222,7 @@ py::tuple run(const carray<double>& weights, const carray<double>& means, const 
               const opt_arr& lin_scalar, const opt_arr& ff_eps, const opt_arr& ff_freq, const opt_arr& ff_phase,
               const opt_arr& ff_amp, const opt_arr& x0, const opt_arr& init_mean, const opt_arr& init_chol,
               std::size_t n, std::uint64_t seed, std::uint64_t particle_offset, int threads, int block,
-              bool return_device_array) {
+              bool return_device_array, int steps_per_launch) {
   (void)threads;  // CPU threads: meaningless here; the GPU runs one particle per thread
   const Inputs in = make_inputs(weights, means, covs, cov, m, Y, Sc, Hc, C, eval, keep, H, Phi, Ncov, bias, lin,
                                 lin_scalar, ff_eps, ff_freq, ff_phase, ff_amp);
@@ -231,7 +232,9 @@ py::tuple run(const carray<double>& weights, const carray<double>& means, const 
   init.mean = checked_opt(init_mean, D, "init_mean");
   init.chol = checked_opt(init_chol, std::size_t(D) * D, "init_chol");
   if (!init.x0 && (!init.mean || !init.chol)) throw std::invalid_argument("give x0 or (init_mean, init_chol)");
-  if (block < 0 || block > 1024 || block % 32) throw std::invalid_argument("block (CUDA threads per block) must be a multiple of 32 in [0, 1024]");
+  if (block < 0 || block > 1024 || block % 32)
+    throw std::invalid_argument("block (CUDA threads per block) must be a multiple of 32 in [32, 1024]");
+  if (steps_per_launch < 0) throw std::invalid_argument("steps_per_launch must be >= 0");
   require_device();
   const sc::PackedRun<Scalar> packed = sc::pack_run<Scalar>(in.mix, in.T, in.SD);
   DeviceArray state({static_cast<std::int64_t>(n), static_cast<std::int64_t>(D)}, sizeof(Scalar));
@@ -239,7 +242,7 @@ py::tuple run(const carray<double>& weights, const carray<double>& means, const 
   {
     py::gil_scoped_release nogil;  // kernels run for seconds; the GIL is retaken only to poll Ctrl-C
     res = sc::run_table_gpu<Scalar>(packed, init, n, seed, particle_offset, static_cast<Scalar*>(state.ptr()),
-                                    block, scorelab_py::signal_poll());
+                                    block, steps_per_launch, scorelab_py::signal_poll());
   }
   if (res.cancelled) {
     if (PyErr_Occurred()) throw py::error_already_set();
@@ -247,6 +250,35 @@ py::tuple run(const carray<double>& weights, const carray<double>& means, const 
   }
   py::object out = return_device_array ? py::cast(std::move(state)) : py::object(state.to_host());
   return py::make_tuple(out, res.first_bad_step, res.bad_particles);
+}
+
+/// Host-only: the GPU algorithm (particle.hpp) emulated on the CPU, for tests.
+template <class Scalar>
+py::tuple emulate(const carray<double>& weights, const carray<double>& means, const carray<double>& covs, int cov,
+                  int m, const carray<double>& Y, const carray<double>& Sc, const carray<double>& Hc,
+                  const carray<double>& C, const carray<int>& eval, const carray<int>& keep, int H,
+                  const carray<double>& Phi, const carray<double>& Ncov, const opt_arr& bias, const opt_arr& lin,
+                  const opt_arr& lin_scalar, const opt_arr& ff_eps, const opt_arr& ff_freq, const opt_arr& ff_phase,
+                  const opt_arr& ff_amp, const opt_arr& x0, const opt_arr& init_mean, const opt_arr& init_chol,
+                  std::size_t n, std::uint64_t seed, std::uint64_t particle_offset, int threads, int block,
+                  int steps_per_launch) {
+  const Inputs in = make_inputs(weights, means, covs, cov, m, Y, Sc, Hc, C, eval, keep, H, Phi, Ncov, bias, lin,
+                                lin_scalar, ff_eps, ff_freq, ff_phase, ff_amp);
+  const int D = in.mix.D;
+  sc::InitHost init;
+  init.x0 = checked_opt(x0, n * D, "x0");
+  init.mean = checked_opt(init_mean, D, "init_mean");
+  init.chol = checked_opt(init_chol, std::size_t(D) * D, "init_chol");
+  if (!init.x0 && (!init.mean || !init.chol)) throw std::invalid_argument("give x0 or (init_mean, init_chol)");
+  if (steps_per_launch < 0) throw std::invalid_argument("steps_per_launch must be >= 0");
+  const sc::PackedRun<Scalar> packed = sc::pack_run<Scalar>(in.mix, in.T, in.SD);
+  carray<Scalar> state({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(D)});
+  sc::GpuRunResult res;
+  {
+    py::gil_scoped_release nogil;  // pure C++ loop over particles
+    res = sc::emulate_run<Scalar>(packed, init, n, seed, particle_offset, state.mutable_data(), steps_per_launch);
+  }
+  return py::make_tuple(state, res.first_bad_step, res.bad_particles);
 }
 
 /// Host-only: the packed form of a table (for tests and inspection; needs no GPU).
@@ -295,23 +327,31 @@ py::dict pack(const carray<double>& weights, const carray<double>& means, const 
   return d;
 }
 
-template <bool RunArgs, class F>
+enum class Sig { Pack, Run, Emulate };
+
+template <Sig kind, class F>
 void def_table_fn(py::module_& m, const char* name, F fn, const char* doc) {
-  if constexpr (RunArgs) {
-    m.def(name, fn, py::arg("weights").noconvert(), py::arg("means").noconvert(), py::arg("covs").noconvert(),
-          py::arg("cov_type"), py::arg("m"), py::arg("Y").noconvert(), py::arg("Sc").noconvert(),
-          py::arg("Hc").noconvert(), py::arg("C").noconvert(), py::arg("eval").noconvert(),
-          py::arg("keep").noconvert(), py::arg("H"), py::arg("Phi").noconvert(), py::arg("Ncov").noconvert(),
-          py::arg("bias").none(true), py::arg("lin").none(true), py::arg("lin_scalar").none(true),
-          py::arg("ff_eps").none(true), py::arg("ff_freq").none(true), py::arg("ff_phase").none(true),
-          py::arg("ff_amp").none(true), py::arg("x0").none(true), py::arg("init_mean").none(true),
-          py::arg("init_chol").none(true), py::arg("n"), py::arg("seed"), py::arg("particle_offset"),
-          py::arg("threads"), py::arg("block"), py::arg("return_device_array") = false, doc);
-  } else {
+  if constexpr (kind == Sig::Pack) {
     m.def(name, fn, py::arg("weights").noconvert(), py::arg("means").noconvert(), py::arg("covs").noconvert(),
           py::arg("cov_type"), py::arg("m"), py::arg("Y").noconvert(), py::arg("Sc").noconvert(),
           py::arg("Hc").noconvert(), py::arg("C").noconvert(), py::arg("eval").noconvert(),
           py::arg("keep").noconvert(), py::arg("H"), py::arg("Phi").noconvert(), py::arg("Ncov").noconvert(), doc);
+  } else {
+    auto last = [&](auto... tail) {
+      m.def(name, fn, py::arg("weights").noconvert(), py::arg("means").noconvert(), py::arg("covs").noconvert(),
+            py::arg("cov_type"), py::arg("m"), py::arg("Y").noconvert(), py::arg("Sc").noconvert(),
+            py::arg("Hc").noconvert(), py::arg("C").noconvert(), py::arg("eval").noconvert(),
+            py::arg("keep").noconvert(), py::arg("H"), py::arg("Phi").noconvert(), py::arg("Ncov").noconvert(),
+            py::arg("bias").none(true), py::arg("lin").none(true), py::arg("lin_scalar").none(true),
+            py::arg("ff_eps").none(true), py::arg("ff_freq").none(true), py::arg("ff_phase").none(true),
+            py::arg("ff_amp").none(true), py::arg("x0").none(true), py::arg("init_mean").none(true),
+            py::arg("init_chol").none(true), py::arg("n"), py::arg("seed"), py::arg("particle_offset"),
+            py::arg("threads"), py::arg("block"), tail..., doc);
+    };
+    if constexpr (kind == Sig::Run)
+      last(py::arg("return_device_array") = false, py::arg("steps_per_launch") = 0);
+    else
+      last(py::arg("steps_per_launch") = 0);
   }
 }
 
@@ -375,9 +415,14 @@ PYBIND11_MODULE(_cuda, m) {
       "Run a coefficient table on the GPU (same arguments as scorelab._core.run_table_*; `threads` is ignored, "
       "`block` is CUDA threads per block, 0 = default); returns (state, first_bad_step, bad_particles) with state "
       "a NumPy array (n, D) or, with return_device_array=True, a DeviceArray.";
-  def_table_fn<true>(m, "run_table_f64", &run<double>, run_doc);
-  def_table_fn<true>(m, "run_table_f32", &run<float>, run_doc);
+  def_table_fn<Sig::Run>(m, "run_table_f64", &run<double>, run_doc);
+  def_table_fn<Sig::Run>(m, "run_table_f32", &run<float>, run_doc);
   const char* pack_doc = "Host only: the packed form of a table as the kernels read it (dict of arrays).";
-  def_table_fn<false>(m, "pack_table_f64", &pack<double>, pack_doc);
-  def_table_fn<false>(m, "pack_table_f32", &pack<float>, pack_doc);
+  def_table_fn<Sig::Pack>(m, "pack_table_f64", &pack<double>, pack_doc);
+  def_table_fn<Sig::Pack>(m, "pack_table_f32", &pack<float>, pack_doc);
+  const char* emu_doc =
+      "Host only: the GPU executor's per-particle code (cpp/cuda/particle.hpp) run on the CPU, one particle "
+      "after another (slow; for tests on machines without a GPU). Same arguments and result as run_table_*.";
+  def_table_fn<Sig::Emulate>(m, "emulate_table_f64", &emulate<double>, emu_doc);
+  def_table_fn<Sig::Emulate>(m, "emulate_table_f32", &emulate<float>, emu_doc);
 }
