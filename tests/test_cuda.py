@@ -21,8 +21,8 @@ import pytest
 
 import scorelab as sl
 from scorelab import errors
-from scorelab.grids import grid
 from scorelab.cld import CLD
+from scorelab.grids import grid
 from scorelab.processes import VE, VP
 from scorelab.sample import _COV_CODE, init_law, prepare, sample, seed_key
 from scorelab.targets import Gaussian, GaussianMixture
@@ -64,14 +64,25 @@ def _mixture(cov_type: str = "full", d: int = 3, K: int = 3, seed: int = 0):
 def test_bad_device_raises_value_error(device):
     proc = VP()
     with pytest.raises(ValueError, match="device must be one of"):
-        sample(_mixture(), proc, "ei-sde", grid("uniform", 4, process=proc), 8, device=device)
+        sample(
+            _mixture(),
+            proc,
+            "ei-sde",
+            grid("uniform", 4, process=proc),
+            8,
+            device=device,
+        )
 
 
 def test_return_device_array_needs_cuda():
     proc = VP()
     with pytest.raises(ValueError, match="return_device_array"):
         sample(
-            _mixture(), proc, "ei-sde", grid("uniform", 4, process=proc), 8,
+            _mixture(),
+            proc,
+            "ei-sde",
+            grid("uniform", 4, process=proc),
+            8,
             return_device_array=True,
         )
 
@@ -83,14 +94,28 @@ def test_cuda_without_module_raises_clear_error(monkeypatch):
     assert sl.cuda_available() is False
     proc = VP()
     with pytest.raises(RuntimeError, match=r"SCORELAB_CUDA=ON pip install \."):
-        sample(_mixture(), proc, "ei-sde", grid("uniform", 4, process=proc), 8, device="cuda")
+        sample(
+            _mixture(),
+            proc,
+            "ei-sde",
+            grid("uniform", 4, process=proc),
+            8,
+            device="cuda",
+        )
 
 
 @pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a GPU")
 def test_cuda_without_gpu_raises_clear_error():
     proc = VP()
     with pytest.raises(RuntimeError, match=r"SCORELAB_CUDA=ON pip install \."):
-        sample(_mixture(), proc, "ei-sde", grid("uniform", 4, process=proc), 8, device="cuda")
+        sample(
+            _mixture(),
+            proc,
+            "ei-sde",
+            grid("uniform", 4, process=proc),
+            8,
+            device="cuda",
+        )
 
 
 def test_cpu_device_is_the_default():
@@ -125,8 +150,20 @@ def _prep(target, proc, scheme, error=None, steps=7, **opts):
 def _table_args(prep):
     tab, ph = prep.table, prep.phase
     return (
-        ph.weights, ph.means, ph.covariances, _COV_CODE[ph.covariance_type], tab.m,
-        tab.Y, tab.B, tab.E, tab.C, tab.eval, tab.keep, tab.history, prep.Phi, prep.Ncov,
+        ph.weights,
+        ph.means,
+        ph.covariances,
+        _COV_CODE[ph.covariance_type],
+        tab.m,
+        tab.Y,
+        tab.B,
+        tab.E,
+        tab.C,
+        tab.eval,
+        tab.keep,
+        tab.history,
+        prep.Phi,
+        prep.Ncov,
     )
 
 
@@ -134,8 +171,22 @@ def _run_args(prep, proc, n=16):
     t = prep.terms
     D = prep.D
     return (
-        *_table_args(prep), t.bias, t.lin, t.lin_scalar, t.ff_eps, t.ff_freq,
-        t.ff_phase, t.ff_amp, None, np.zeros(D), np.eye(D), n, 1, 0, 1, 0,
+        *_table_args(prep),
+        t.bias,
+        t.lin,
+        t.lin_scalar,
+        t.ff_eps,
+        t.ff_freq,
+        t.ff_phase,
+        t.ff_amp,
+        None,
+        np.zeros(D),
+        np.eye(D),
+        n,
+        1,
+        0,
+        1,
+        0,
     )
 
 
@@ -156,7 +207,9 @@ def _unpack_dense(P, m):
                 dst = (Y, B, E)[src]
                 assert np.all(dst[k, j, idx] == 0), "a block appears twice"
                 dst[k, j, idx] = blk
-    np.testing.assert_array_equal(P["has_noise"].reshape(N, S), np.any(C != 0, axis=(2, 3)))
+    np.testing.assert_array_equal(
+        P["has_noise"].reshape(N, S), np.any(C != 0, axis=(2, 3))
+    )
     return Y, B, E, C
 
 
@@ -186,12 +239,14 @@ def test_packing_is_lossless(scheme, proc, cov):
     lower = np.tril(np.ones((S, S), bool))[None, :, :, None, None]
     np.testing.assert_array_equal(Y, np.where(lower, tab.Y, 0.0))
     np.testing.assert_array_equal(B, np.where(lower, tab.B, 0.0))
-    assert not np.any(np.where(lower, 0.0, tab.Y)) and not np.any(np.where(lower, 0.0, tab.B))
+    assert not np.any(np.where(lower, 0.0, tab.Y)) and not np.any(
+        np.where(lower, 0.0, tab.B)
+    )
     np.testing.assert_array_equal(E, tab.E)
     np.testing.assert_array_equal(C, tab.C)
     np.testing.assert_array_equal(P["eval"], tab.eval.ravel())
     np.testing.assert_array_equal(P["keep"], tab.keep)
-    steps = np.diff(P["op_begin"][:: S])
+    steps = np.diff(P["op_begin"][::S])
     assert P["max_terms_per_step"] == steps.max()
 
 
@@ -214,7 +269,9 @@ def test_packed_component_data(cov, proc):
         Phi, Nc = prep.Phi[e], prep.Ncov[e]
         A = np.kron(Phi, np.eye(d))
         logc, mean, U = comp[e, :K], comp[e, K : K + K * D], comp[e, K + K * D :]
-        np.testing.assert_allclose(mean.reshape(K, D), ph.means @ A.T, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(
+            mean.reshape(K, D), ph.means @ A.T, rtol=1e-13, atol=1e-14
+        )
         for k in range(K):
             if cov == "full":
                 Ck = A @ covs[k] @ A.T + np.kron(Nc, np.eye(d))
@@ -225,7 +282,9 @@ def test_packed_component_data(cov, proc):
                 logdet = np.linalg.slogdet(Ck)[1] / 2
             elif cov == "diag":
                 v = Phi[0, 0] ** 2 * covs[k] + Nc[0, 0]
-                np.testing.assert_allclose(U.reshape(K, D)[k], 1 / np.sqrt(v), rtol=1e-14)
+                np.testing.assert_allclose(
+                    U.reshape(K, D)[k], 1 / np.sqrt(v), rtol=1e-14
+                )
                 logdet = np.sum(np.log(v)) / 2
             else:
                 v = Phi[0, 0] ** 2 * covs[k] + Nc[0, 0]
@@ -263,26 +322,55 @@ def _full_args(target, proc, scheme, n, steps, error=None, init=None, seed=123, 
     il = init_law(init, proc, target, float(prep.table.times[0]), n, seed)
     t = prep.terms
     return (
-        *_table_args(prep), t.bias, t.lin, t.lin_scalar, t.ff_eps, t.ff_freq,
-        t.ff_phase, t.ff_amp, il.x0, il.mean, il.chol, n, seed_key(seed), 0, 1, 0,
+        *_table_args(prep),
+        t.bias,
+        t.lin,
+        t.lin_scalar,
+        t.ff_eps,
+        t.ff_freq,
+        t.ff_phase,
+        t.ff_amp,
+        il.x0,
+        il.mean,
+        il.chol,
+        n,
+        seed_key(seed),
+        0,
+        1,
+        0,
     )
 
 
-def _cpu_vs_emulated(target, proc, scheme, n=200, steps=12, dtype="float64",
-                     steps_per_launch=0, **kw):
+def _cpu_vs_emulated(
+    target, proc, scheme, n=200, steps=12, dtype="float64", steps_per_launch=0, **kw
+):
     args = _full_args(target, proc, scheme, n, steps, **kw)
     core = sl._native.core()
     suffix = "f64" if dtype == "float64" else "f32"
     cpu = getattr(core, f"run_table_{suffix}")(*args)
-    emu = getattr(_CUDA, f"emulate_table_{suffix}")(*args, steps_per_launch=steps_per_launch)
+    emu = getattr(_CUDA, f"emulate_table_{suffix}")(
+        *args, steps_per_launch=steps_per_launch
+    )
     assert emu[0].dtype == cpu[0].dtype and emu[0].shape == cpu[0].shape
     assert emu[1:] == cpu[1:]
     return cpu[0], emu[0]
 
 
-EMU_SCHEMES = ["ei-sde", "ddpm", "heun", "dpm-solver++-2m", "pc", "unipc-2",
-               "dpm-solver++-3m", "deis-3", "dpm-solver-3", "ei-ode", "ddim",
-               "dpm-solver++-2m-sde", "euler-maruyama"]
+EMU_SCHEMES = [
+    "ei-sde",
+    "ddpm",
+    "heun",
+    "dpm-solver++-2m",
+    "pc",
+    "unipc-2",
+    "dpm-solver++-3m",
+    "deis-3",
+    "dpm-solver-3",
+    "ei-ode",
+    "ddim",
+    "dpm-solver++-2m-sde",
+    "euler-maruyama",
+]
 
 
 @needs_module
@@ -311,7 +399,9 @@ def test_emulated_gpu_matches_cpu_covariances_and_stores(cov, d):
         errors.Linear(np.arange(9.0).reshape(3, 3) / 20),
         errors.FourierField(0.3, n_features=16, bandwidth=0.7, seed=3),
         errors.Misspecified(Gaussian(np.ones(3), 2.0 * np.eye(3))),
-        errors.Sum(errors.Bias(np.ones(3), 0.1), errors.FourierField(0.2, n_features=8)),
+        errors.Sum(
+            errors.Bias(np.ones(3), 0.1), errors.FourierField(0.2, n_features=8)
+        ),
     ],
     ids=["bias", "lin-scalar", "lin", "fourier", "misspecified", "sum"],
 )
@@ -366,8 +456,16 @@ def test_emulated_gpu_reports_nonfinite_like_the_cpu():
 
 # ---------------------------------------------------------------- GPU (cuda marker)
 
-PARITY_SCHEMES = ["ei-sde", "ddpm", "heun", "dpm-solver++-2m", "pc", "unipc-2",
-                  "dpm-solver++-3m", "ei-ode"]
+PARITY_SCHEMES = [
+    "ei-sde",
+    "ddpm",
+    "heun",
+    "dpm-solver++-2m",
+    "pc",
+    "unipc-2",
+    "dpm-solver++-3m",
+    "ei-ode",
+]
 
 
 def _both(target, proc, scheme, n=3000, steps=25, dtype="float64", **kw):
@@ -418,7 +516,9 @@ def test_parity_float64_dimensions(d):
         errors.Linear(np.arange(9.0).reshape(3, 3) / 20),
         errors.FourierField(0.3, n_features=16, bandwidth=0.7, seed=3),
         errors.Misspecified(Gaussian(np.ones(3), 2.0 * np.eye(3))),
-        errors.Sum(errors.Bias(np.ones(3), 0.1), errors.FourierField(0.2, n_features=8)),
+        errors.Sum(
+            errors.Bias(np.ones(3), 0.1), errors.FourierField(0.2, n_features=8)
+        ),
     ],
     ids=["bias", "lin-scalar", "lin", "fourier", "misspecified", "sum"],
 )
@@ -465,11 +565,21 @@ def test_gpu_is_deterministic_and_splits_exactly():
     proc, target = VP(), _mixture("diag", d=5)
     g = grid("uniform", 12, process=proc)
     whole = sample(target, proc, "dpm-solver++-2m", g, 1000, seed=7, device="cuda")
-    again = sample(target, proc, "dpm-solver++-2m", g, 1000, seed=7, device="cuda", block=32)
+    again = sample(
+        target, proc, "dpm-solver++-2m", g, 1000, seed=7, device="cuda", block=32
+    )
     np.testing.assert_array_equal(whole, again)  # threads per block do not matter
     a = sample(target, proc, "dpm-solver++-2m", g, 400, seed=7, device="cuda")
-    b = sample(target, proc, "dpm-solver++-2m", g, 600, seed=7, device="cuda",
-               particle_offset=400)
+    b = sample(
+        target,
+        proc,
+        "dpm-solver++-2m",
+        g,
+        600,
+        seed=7,
+        device="cuda",
+        particle_offset=400,
+    )
     np.testing.assert_array_equal(np.vstack([a, b]), whole)
 
 
@@ -480,8 +590,17 @@ def test_return_device_array(dtype):
     proc, target = VP(), _mixture("full")
     g = grid("uniform", 10, process=proc)
     host = sample(target, proc, "ei-sde", g, 256, seed=5, dtype=dtype, device="cuda")
-    dev = sample(target, proc, "ei-sde", g, 256, seed=5, dtype=dtype, device="cuda",
-                 return_device_array=True)
+    dev = sample(
+        target,
+        proc,
+        "ei-sde",
+        g,
+        256,
+        seed=5,
+        dtype=dtype,
+        device="cuda",
+        return_device_array=True,
+    )
     assert dev.shape == (256, 3) and dev.dtype == np.dtype(dtype)
     cai = dev.__cuda_array_interface__
     assert cai["shape"] == (256, 3) and cai["version"] == 3
@@ -508,8 +627,9 @@ def test_return_device_array_phase_space_slices_on_device():
     proc, target = CLD(), _mixture("full", d=2)
     g = grid("uniform", 8, process=proc)
     host = sample(target, proc, "ei-sde", g, 100, seed=5, device="cuda")
-    dev = sample(target, proc, "ei-sde", g, 100, seed=5, device="cuda",
-                 return_device_array=True)
+    dev = sample(
+        target, proc, "ei-sde", g, 100, seed=5, device="cuda", return_device_array=True
+    )
     assert dev.shape == (100, 2)
     np.testing.assert_array_equal(dev.get(), host)
 

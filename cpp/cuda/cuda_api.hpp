@@ -26,6 +26,12 @@ std::string device_description(int dev);
 int runtime_version() noexcept;
 int driver_version() noexcept;
 
+/// Numbers needed to estimate a device's peak arithmetic rate (benchmarks).
+struct DeviceAttributes {
+  int sm_count = 0, clock_khz = 0, cc_major = 0, cc_minor = 0;
+};
+DeviceAttributes device_attributes(int dev);
+
 /// The current device index.
 int current_device();
 

@@ -229,6 +229,15 @@ std::string device_description(int dev) {
          std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
 }
 
+DeviceAttributes device_attributes(int dev) {
+  DeviceAttributes a;
+  SCORELAB_CUDA_CHECK(cudaDeviceGetAttribute(&a.sm_count, cudaDevAttrMultiProcessorCount, dev));
+  SCORELAB_CUDA_CHECK(cudaDeviceGetAttribute(&a.clock_khz, cudaDevAttrClockRate, dev));
+  SCORELAB_CUDA_CHECK(cudaDeviceGetAttribute(&a.cc_major, cudaDevAttrComputeCapabilityMajor, dev));
+  SCORELAB_CUDA_CHECK(cudaDeviceGetAttribute(&a.cc_minor, cudaDevAttrComputeCapabilityMinor, dev));
+  return a;
+}
+
 int current_device() {
   int dev = 0;
   SCORELAB_CUDA_CHECK(cudaGetDevice(&dev));

@@ -361,6 +361,17 @@ PYBIND11_MODULE(_cuda, m) {
   m.doc() = "scorelab CUDA backend (private; use scorelab.sample(..., device='cuda'))";
   m.def("device_count", &sc::device_count, "Number of visible CUDA devices (0 without driver or GPU).");
   m.def("device_description", &sc::device_description, py::arg("device") = 0, "Name, compute capability, memory.");
+  m.def(
+      "device_attributes",
+      [](int dev) {
+        const sc::DeviceAttributes a = sc::device_attributes(dev);
+        py::dict d;
+        d["sm_count"] = a.sm_count;
+        d["clock_khz"] = a.clock_khz;
+        d["compute_capability"] = py::make_tuple(a.cc_major, a.cc_minor);
+        return d;
+      },
+      py::arg("device") = 0, "SM count, SM clock (kHz) and compute capability of a device.");
   m.def("runtime_version", &sc::runtime_version, "CUDA runtime version linked into the module.");
   m.def("driver_version", &sc::driver_version, "CUDA driver version (0 when no driver is installed).");
 
