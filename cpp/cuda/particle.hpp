@@ -145,6 +145,12 @@ inline int ring_head(const int* keep_host, int H, int k) {
   return head;
 }
 
+#if defined(__CUDA_ARCH__)  // device pass only: the host compiler does not know the pragma
+#define SCORELAB_UNROLL _Pragma("unroll")
+#else
+#define SCORELAB_UNROLL
+#endif
+
 /// Loop over coordinates: compile-time bound (guarded) for the fixed-size store.
 #define SCORELAB_FOR_R(r, D, DMAX) \
   for (int r = 0; r < ((DMAX) > 0 ? (DMAX) : (D)); ++r) if ((DMAX) == 0 || r < (D))
@@ -233,7 +239,10 @@ SCORELAB_HD void combine_stage(const RunView& P, const PackedTerm* terms, int nt
 
 /// Mixture score at vector yv into sv, one pass over the components (online
 /// log-sum-exp: the accumulated gradient is rescaled when the running max grows).
-/// cd: [logc K][mean K x D][U K x UD].
+/// cd: [logc K][mean K x D][U K x UD]. With a fixed-size store (DMAX > 0) the loops
+/// over coordinates are unrolled, so y - m_k, z_k and the accumulated gradient live in
+/// registers and the state is read O(K D) times per call; otherwise zv, av (work
+/// vectors of the store) hold z and the gradient. Same operations, same order.
 template <class Scalar, int DMAX, class St>
 SCORELAB_HD void mixture_score(const RunView& P, const Scalar* cd, St& st, int yv, int sv, int zv, int av) {
   const int K = P.K, D = P.D;
@@ -242,50 +251,117 @@ SCORELAB_HD void mixture_score(const RunView& P, const Scalar* cd, St& st, int y
   const Scalar* U = cd + K + K * D;
   Scalar M = static_cast<Scalar>(-INFINITY);
   Scalar sum = Scalar(0);
-  SCORELAB_FOR_R(r, D, DMAX) { st.at(av, r) = Scalar(0); }
-  for (int k = 0; k < K; ++k) {
-    const Scalar* mk = mean + k * D;
-    Scalar q = Scalar(0);
-    if (P.cov == 0) {
-      const Scalar* Uk = U + static_cast<std::size_t>(k) * D * D;
-      SCORELAB_FOR_R(r, D, DMAX) {
-        Scalar zr = Scalar(0);
-        for (int c = 0; c <= r; ++c) zr += Uk[r * D + c] * (st.at(yv, c) - mk[c]);
-        st.at(zv, r) = zr;
-        q += zr * zr;
+  if constexpr (DMAX > 0) {
+    Scalar dv[DMAX], z[DMAX], acc[DMAX];
+    SCORELAB_UNROLL
+    for (int r = 0; r < DMAX; ++r) acc[r] = Scalar(0);
+    for (int k = 0; k < K; ++k) {
+      const Scalar* mk = mean + k * D;
+      SCORELAB_UNROLL
+      for (int r = 0; r < DMAX; ++r) dv[r] = r < D ? st.at(yv, r) - mk[r] : Scalar(0);
+      Scalar q = Scalar(0);
+      if (P.cov == 0) {
+        const Scalar* Uk = U + static_cast<std::size_t>(k) * D * D;
+        SCORELAB_UNROLL
+        for (int r = 0; r < DMAX; ++r) {
+          if (r < D) {
+            Scalar zr = Scalar(0);
+            SCORELAB_UNROLL
+            for (int c = 0; c <= r; ++c) zr += Uk[r * D + c] * dv[c];
+            z[r] = zr;
+            q += zr * zr;
+          }
+        }
+      } else {
+        SCORELAB_UNROLL
+        for (int r = 0; r < DMAX; ++r) {
+          if (r < D) {
+            const Scalar u = P.cov == 1 ? U[k * D + r] : U[k];
+            z[r] = u * dv[r];
+            q += z[r] * z[r];
+          }
+        }
       }
-    } else {
-      SCORELAB_FOR_R(r, D, DMAX) {
-        const Scalar u = P.cov == 1 ? U[k * D + r] : U[k];
-        const Scalar zr = u * (st.at(yv, r) - mk[r]);
-        st.at(zv, r) = zr;
-        q += zr * zr;
+      const Scalar lp = logc[k] - Scalar(0.5) * q;
+      if (lp > M) {
+        const Scalar scale = std::exp(M - lp);
+        sum *= scale;
+        SCORELAB_UNROLL
+        for (int r = 0; r < DMAX; ++r) acc[r] *= scale;
+        M = lp;
+      }
+      const Scalar w = std::exp(lp - M);
+      sum += w;
+      if (P.cov == 0) {
+        const Scalar* Uk = U + static_cast<std::size_t>(k) * D * D;
+        SCORELAB_UNROLL
+        for (int r = 0; r < DMAX; ++r) {
+          if (r < D) {
+            const Scalar wz = w * z[r];
+            SCORELAB_UNROLL
+            for (int c = 0; c <= r; ++c) acc[c] += Uk[r * D + c] * wz;
+          }
+        }
+      } else {
+        SCORELAB_UNROLL
+        for (int r = 0; r < DMAX; ++r) {
+          if (r < D) {
+            const Scalar u = P.cov == 1 ? U[k * D + r] : U[k];
+            acc[r] += u * (w * z[r]);
+          }
+        }
       }
     }
-    const Scalar lp = logc[k] - Scalar(0.5) * q;
-    if (lp > M) {
-      const Scalar scale = std::exp(M - lp);
-      sum *= scale;
-      SCORELAB_FOR_R(r, D, DMAX) { st.at(av, r) *= scale; }
-      M = lp;
-    }
-    const Scalar w = std::exp(lp - M);
-    sum += w;
-    if (P.cov == 0) {
-      const Scalar* Uk = U + static_cast<std::size_t>(k) * D * D;
-      SCORELAB_FOR_R(r, D, DMAX) {
-        const Scalar wz = w * st.at(zv, r);
-        for (int c = 0; c <= r; ++c) st.at(av, c) += Uk[r * D + c] * wz;
+    const Scalar inv = Scalar(1) / sum;
+    SCORELAB_UNROLL
+    for (int r = 0; r < DMAX; ++r)
+      if (r < D) st.at(sv, r) = -(acc[r] * inv);
+  } else {
+    SCORELAB_FOR_R(r, D, DMAX) { st.at(av, r) = Scalar(0); }
+    for (int k = 0; k < K; ++k) {
+      const Scalar* mk = mean + k * D;
+      Scalar q = Scalar(0);
+      if (P.cov == 0) {
+        const Scalar* Uk = U + static_cast<std::size_t>(k) * D * D;
+        SCORELAB_FOR_R(r, D, DMAX) {
+          Scalar zr = Scalar(0);
+          for (int c = 0; c <= r; ++c) zr += Uk[r * D + c] * (st.at(yv, c) - mk[c]);
+          st.at(zv, r) = zr;
+          q += zr * zr;
+        }
+      } else {
+        SCORELAB_FOR_R(r, D, DMAX) {
+          const Scalar u = P.cov == 1 ? U[k * D + r] : U[k];
+          const Scalar zr = u * (st.at(yv, r) - mk[r]);
+          st.at(zv, r) = zr;
+          q += zr * zr;
+        }
       }
-    } else {
-      SCORELAB_FOR_R(r, D, DMAX) {
-        const Scalar u = P.cov == 1 ? U[k * D + r] : U[k];
-        st.at(av, r) += u * (w * st.at(zv, r));
+      const Scalar lp = logc[k] - Scalar(0.5) * q;
+      if (lp > M) {
+        const Scalar scale = std::exp(M - lp);
+        sum *= scale;
+        SCORELAB_FOR_R(r, D, DMAX) { st.at(av, r) *= scale; }
+        M = lp;
+      }
+      const Scalar w = std::exp(lp - M);
+      sum += w;
+      if (P.cov == 0) {
+        const Scalar* Uk = U + static_cast<std::size_t>(k) * D * D;
+        SCORELAB_FOR_R(r, D, DMAX) {
+          const Scalar wz = w * st.at(zv, r);
+          for (int c = 0; c <= r; ++c) st.at(av, c) += Uk[r * D + c] * wz;
+        }
+      } else {
+        SCORELAB_FOR_R(r, D, DMAX) {
+          const Scalar u = P.cov == 1 ? U[k * D + r] : U[k];
+          st.at(av, r) += u * (w * st.at(zv, r));
+        }
       }
     }
+    const Scalar inv = Scalar(1) / sum;
+    SCORELAB_FOR_R(r, D, DMAX) { st.at(sv, r) = -(st.at(av, r) * inv); }
   }
-  const Scalar inv = Scalar(1) / sum;
-  SCORELAB_FOR_R(r, D, DMAX) { st.at(sv, r) = -(st.at(av, r) * inv); }
 }
 
 /// Error-model terms added to the score at stage-data index e (the CPU's order).
