@@ -499,11 +499,28 @@ def test_parity_float64_covariances(cov, scheme):
 
 @pytest.mark.cuda
 @needs_gpu
-@pytest.mark.parametrize("d", [1, 2, 7, 16, 40])
-def test_parity_float64_dimensions(d):
-    """Every per-thread storage size, and the global-scratch path (d > 32)."""
-    cpu, gpu = _both(_mixture("full", d=d, K=4), VP(), "heun", n=700, steps=10)
+@pytest.mark.parametrize(
+    ("d", "K"), [(1, 4), (2, 4), (7, 4), (16, 4), (33, 2), (40, 8), (64, 8)]
+)
+def test_parity_float64_dimensions(d, K):
+    """Every fixed store size and the strided scratch (d > 32); component data in
+    shared memory below 48 KiB, above it (opt-in size, d=40 K=8) and in global
+    memory when they do not fit (d=64 K=8: 266 KB)."""
+    cpu, gpu = _both(_mixture("full", d=d, K=K), VP(), "heun", n=700, steps=10)
     assert _rel(cpu, gpu) <= 1e-12
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("scheme", ["dpm-solver++-3m", "unipc-2", "heun"])
+@pytest.mark.parametrize("spl", [1, 3])
+def test_parity_chunked_launches(scheme, spl):
+    """State and history ring carried across kernel launches of a few steps."""
+    args = _full_args(_mixture("diag"), VP(), scheme, 2000, 12)
+    cpu = sl._native.core().run_table_f64(*args)
+    gpu = _CUDA.run_table_f64(*args, steps_per_launch=spl)
+    assert gpu[1:] == cpu[1:]
+    assert _rel(cpu[0], gpu[0]) <= 1e-12
 
 
 @pytest.mark.cuda
