@@ -6,17 +6,21 @@
 // with the same Philox streams (philox.hpp, compiled __host__ __device__), so for a
 // given seed GPU and CPU outputs differ only by floating-point rounding.
 //
-// Layout. A thread keeps its particle's whole trajectory state — the S + 1 stage states
-// y, the S stage scores s, the H history scores and two work vectors — in a per-thread
-// array of compile-time size (registers / local memory; instantiated for D <= 2, 4, 8,
-// 16, 32), or, for larger D or deeper tables, in a global scratch laid out
+// Layout. The per-particle code is cpp/cuda/particle.hpp (shared with the host
+// emulator that tests it without a GPU). A thread keeps its particle's whole trajectory
+// state — the S + 1 stage states y, the S stage scores s, the H history scores and two
+// work vectors — in a per-thread array of compile-time size (instantiated for D <= 2,
+// 4, 8, 16, 32; as stage slots are chosen at run time it lives in local memory, i.e.
+// L1), and the hot loop of the score (y - m_k, z_k, the accumulated gradient) in
+// registers; for larger D or deeper tables the state goes to a global scratch laid out
 // [vector][coordinate][particle] so that accesses stay coalesced. All threads of a block
 // walk the same (step, stage) sequence, so per step the block stages the step's term
 // list and noise blocks in shared memory, and per score evaluation the component data
 // of that stage time (log-normalisers, means, inverse Cholesky factors) — when they fit
-// in shared memory; otherwise they are read through the read-only cache. The mixture
-// score uses a one-pass (online) log-sum-exp, so per particle it needs O(D) memory for
-// any K. Cost per particle-stage: O(K D^2) full, O(K D) diagonal/spherical.
+// in shared memory (up to the opt-in size); otherwise they are read from global memory
+// through the cache. The mixture score uses a one-pass (online) log-sum-exp, so per
+// particle it needs O(D) memory for any K. Cost per particle-stage: O(K D^2) full,
+// O(K D) diagonal/spherical.
 //
 // Steps run in chunks (one kernel launch each) so that Ctrl-C is honoured between
 // launches; state and history go through global memory between chunks.

@@ -262,7 +262,14 @@ def sample(
     Returns
     -------
     numpy.ndarray, shape (n, d)
-        Samples at ``grid[-1]``.
+        Samples at ``grid[-1]`` (a ``DeviceArray`` of that shape with
+        ``return_device_array=True``).
+
+    Raises
+    ------
+    RuntimeError
+        With ``device="cuda"`` when the CUDA backend was not built or no GPU is
+        visible (the message says how to build it).
     """
     n = check_int(n, "n", 1)
     particle_offset = check_int(particle_offset, "particle_offset", 0)
