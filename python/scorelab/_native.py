@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-__all__ = ["core"]
+__all__ = ["core", "cuda_core"]
 
 _CORE: ModuleType | None = None
 
@@ -30,3 +30,34 @@ def core() -> ModuleType:
             ) from exc
         _CORE = _core
     return _CORE
+
+
+_BUILD_HINT = (
+    "Build it on a machine with the CUDA toolkit (nvcc) with "
+    "`SCORELAB_CUDA=ON pip install .` from the source tree (an NVIDIA driver and GPU "
+    "are needed only to run it), or use device='cpu'."
+)
+
+
+def cuda_core() -> ModuleType:
+    """Return the CUDA backend ``scorelab._cuda`` when it is built and sees a GPU.
+
+    Raises
+    ------
+    RuntimeError
+        If the module was not built (``SCORELAB_CUDA=OFF``, the default) or no CUDA
+        device is visible, with instructions.
+    """
+    try:
+        from . import _cuda  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise RuntimeError(
+            "device='cuda' needs scorelab's optional CUDA backend (scorelab._cuda), "
+            "which this installation was built without. " + _BUILD_HINT
+        ) from exc
+    if _cuda.device_count() < 1:
+        raise RuntimeError(
+            "device='cuda': scorelab's CUDA backend is built, but no CUDA device is "
+            "visible (no NVIDIA driver or GPU on this machine). " + _BUILD_HINT
+        )
+    return _cuda

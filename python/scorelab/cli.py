@@ -264,6 +264,19 @@ def _version(name: str) -> str | None:
     return str(getattr(mod, "__version__", "?"))
 
 
+def _cuda_detail() -> str:
+    """Why the CUDA backend is (not) available, for ``scorelab info``."""
+    try:
+        from . import _cuda  # type: ignore[attr-defined]
+    except ImportError:
+        return " (backend not built; SCORELAB_CUDA=ON pip install .)"
+    n = int(_cuda.device_count())
+    rt = _cuda.runtime_version()
+    if n == 0:
+        return f" (backend built, CUDA runtime {rt}; no NVIDIA driver or GPU visible)"
+    return f" ({n} device(s), 0: {_cuda.device_description(0)}; CUDA runtime {rt})"
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import numpy
     import scipy
@@ -279,7 +292,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(f"  {k}: {v}")
     print(f"threads: {default_threads()} (CPUs available; the default for sample())")
     cuda = scorelab.cuda_available()
-    print(f"cuda: {'available' if cuda else 'not available'}")
+    print(f"cuda: {'available' if cuda else 'not available'}{_cuda_detail()}")
     print(
         f"python {platform.python_version()}, numpy {numpy.__version__}, "
         f"scipy {scipy.__version__}, matplotlib {_version('matplotlib')}"

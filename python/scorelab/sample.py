@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._native import core
+from ._native import core, cuda_core
 from ._validate import as_float_array, check_int
 from .errors import ScoreError, StageTerms
 from .processes import Process
@@ -29,6 +29,7 @@ __all__ = ["InitLaw", "prepare", "sample", "seed_key"]
 FloatArray = npt.NDArray[np.float64]
 _COV_CODE = {"full": 0, "diag": 1, "spherical": 2}
 DTYPES = ("float64", "float32")
+DEVICES = ("cpu", "cuda")
 
 
 def available_memory() -> int | None:
@@ -231,6 +232,8 @@ def sample(
     on_nonfinite: str = "raise",
     return_state: bool = False,
     particle_offset: int = 0,
+    device: str = "cpu",
+    return_device_array: bool = False,
     **scheme_options: Any,
 ) -> FloatArray:
     """Run ``scheme`` from ``t_0 = grid[0]`` down to ``grid[-1]`` on ``n`` particles.
@@ -262,7 +265,8 @@ def sample(
     dtype : {"float64", "float32"}
         Arithmetic precision of the executor.
     block : int, optional
-        Particles per block (default: sized for the CPU cache).
+        Particles per block (default: sized for the CPU cache); with
+        ``device="cuda"``, CUDA threads per block (a multiple of 32; default 128).
     on_nonfinite : {"raise", "warn", "ignore"}
         What to do if a trajectory becomes NaN/inf: raise ``FloatingPointError``
         naming the step and time, warn with the count, or return silently.
@@ -272,13 +276,28 @@ def sample(
     particle_offset : int, default 0
         Global index of the first particle (to split one run into batches that
         together equal the unsplit run).
+    device : {"cpu", "cuda"}, default "cpu"
+        Executor: the threaded CPU kernel or the optional CUDA backend (built with
+        ``SCORELAB_CUDA=ON pip install .``; one particle per GPU thread, the same
+        table and the same Philox streams, so both agree to rounding).
+    return_device_array : bool, default False
+        With ``device="cuda"``, keep the samples on the GPU and return a
+        ``scorelab._cuda.DeviceArray`` (``__cuda_array_interface__``,
+        ``__dlpack__``; ``.get()`` copies to NumPy).
     **scheme_options
         Options of the scheme.
 
     Returns
     -------
     numpy.ndarray, shape (n, d)
-        Samples at ``grid[-1]``.
+        Samples at ``grid[-1]`` (a ``DeviceArray`` of that shape with
+        ``return_device_array=True``).
+
+    Raises
+    ------
+    RuntimeError
+        With ``device="cuda"`` when the CUDA backend was not built or no GPU is
+        visible (the message says how to build it).
     """
     n = check_int(n, "n", 1)
     particle_offset = check_int(particle_offset, "particle_offset", 0)
@@ -295,6 +314,11 @@ def sample(
         raise ValueError(
             f"on_nonfinite must be 'raise', 'warn' or 'ignore', got {on_nonfinite!r}"
         )
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if return_device_array and device != "cuda":
+        raise ValueError("return_device_array=True needs device='cuda'")
+    cuda = cuda_core() if device == "cuda" else None  # RuntimeError: not built / no GPU
     prep = prepare(target, process, scheme, grid, score_error, scheme_options)
     tab, phase = prep.table, prep.phase
     # check memory before init_law, which may draw n initial states itself
@@ -314,7 +338,9 @@ def sample(
         )
     il = init_law(init, process, target, float(tab.times[0]), n, seed, particle_offset)
     t = prep.terms
-    fn = core().run_table_f64 if dtype == "float64" else core().run_table_f32
+    backend = core() if cuda is None else cuda
+    fn = backend.run_table_f64 if dtype == "float64" else backend.run_table_f32
+    extra = {} if cuda is None else {"return_device_array": bool(return_device_array)}
     state, bad_step, bad_count = fn(
         phase.weights,
         phase.means,
@@ -345,6 +371,7 @@ def sample(
         particle_offset,
         threads,
         blk,
+        **extra,
     )
     if bad_step >= 0 and on_nonfinite != "ignore":
         k = int(bad_step)
@@ -358,6 +385,8 @@ def sample(
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
     if return_state or process.m == 1:
         return state  # type: ignore[no-any-return]
+    if return_device_array:
+        return state.columns(prep.d)  # type: ignore[no-any-return]
     return np.ascontiguousarray(state[:, : prep.d])
 
 
