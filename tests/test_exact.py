@@ -34,7 +34,7 @@ def test_reference_values_ou_isotropic():
 
 @pytest.mark.parametrize("scheme", ["ei-sde", "ei-ode"])
 def test_per_direction_closed_form(scheme):
-    """Each eigen-direction follows a = r - c'/v, mean a m + (c'/v) alpha mu (PAPERS.md)."""
+    """Each eigen-direction: a = r - c'/v, mean a m + (c'/v) alpha mu (PAPERS.md)."""
     lam = np.array([0.3, 1.0, 5.0])
     mu = np.array([1.0, -2.0, 0.5])
     target = Gaussian(mu, np.diag(lam))

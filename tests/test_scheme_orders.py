@@ -1,4 +1,7 @@
-"""Every registered scheme: the sampler equals the exact law (orders: test_schemes.py)."""
+"""Every registered scheme: the sampler equals the exact law.
+
+(Orders: test_schemes.py.)
+"""
 
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ def test_registry_metadata_and_errors():
 
 
 def test_ddim_eta_family(target):
-    """eta = 1 is the ancestral sampler; eta = 0 the deterministic DDIM; eta < 0 fails."""
+    """eta = 1 is the ancestral sampler, eta = 0 deterministic DDIM; eta < 0 fails."""
     proc = VP()
     g = grid("uniform", 25, process=proc)
     one = exact_law(target, proc, "ddim", g, eta=1.0)

@@ -345,7 +345,8 @@ def _diffusers_run(sched, times, proc, target, x0, torch):
     return x.double().numpy()
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # diffusers/torch against numpy 2
+# diffusers/torch warn against numpy 2
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_diffusers_cross_check(target):
     """dpm-solver++-2m, ddim and heun vs diffusers' schedulers on their grids.
 
@@ -405,7 +406,9 @@ def test_diffusers_cross_check(target):
         if i == 0:
             x = sched.dpm_solver_first_order_update(out, sample=x)
         else:
-            x = sched.multistep_dpm_solver_second_order_update(sched.model_outputs, sample=x)
+            x = sched.multistep_dpm_solver_second_order_update(
+                sched.model_outputs, sample=x
+            )
         sched._step_index += 1
     np.testing.assert_allclose(got, x.numpy(), rtol=1e-8, atol=1e-8)
     # DDIM, eta = 0: times from alphas_cumprod at the scheduler's timesteps;

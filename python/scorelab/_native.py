@@ -23,10 +23,11 @@ def core() -> ModuleType:
             from . import _core  # type: ignore[attr-defined]
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ImportError(
-                "scorelab's compiled core (scorelab._core) is not available. Install the "
-                "package with `pip install .` from the source tree (it needs a C++17 "
-                "compiler; Eigen comes from the `cmeel-eigen` build requirement), and do "
-                "not run Python from inside the source tree's python/ folder."
+                "scorelab's compiled core (scorelab._core) is not available. Install "
+                "the package with `pip install .` from the source tree (it needs a "
+                "C++17 compiler; Eigen comes from the `cmeel-eigen` build "
+                "requirement), and do not run Python from inside the source tree's "
+                "python/ folder."
             ) from exc
         _CORE = _core
     return _CORE

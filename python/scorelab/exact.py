@@ -11,7 +11,8 @@ and covariance of the joint state (position plus kept scores): per step,
 
     z' = \\mathcal A_k z + \\beta_k + \\mathcal G_k \\xi, \\qquad
     \\mu' = \\mathcal A_k \\mu + \\beta_k, \\quad
-    \\Sigma' = \\mathcal A_k \\Sigma \\mathcal A_k^\\top + \\mathcal G_k \\mathcal G_k^\\top.
+    \\Sigma' = \\mathcal A_k \\Sigma \\mathcal A_k^\\top
+    + \\mathcal G_k \\mathcal G_k^\\top.
 
 When the target covariance, the initial law and the error matrices share one
 eigenbasis (the usual case), the recursion runs independently per eigen-direction
@@ -179,7 +180,7 @@ def exact_law(
     eyeB = np.eye(B)
 
     def kron_coef(c: FloatArray) -> FloatArray:
-        return c if rep == 1 else np.kron(c, np.eye(rep))
+        return c if rep == 1 else np.asarray(np.kron(c, np.eye(rep)), dtype=np.float64)
 
     H, S, N = tab.history, tab.stages, tab.steps
     Z = (1 + H) * B
@@ -217,7 +218,17 @@ def exact_law(
         sb: list[FloatArray | None] = [None] * S
         sG: list[FloatArray | None] = [None] * S
 
-        def eval_score(i: int) -> None:
+        def eval_score(
+            i: int,
+            k: int = k,
+            yA: list[FloatArray] = yA,
+            yb: list[FloatArray] = yb,
+            yG: list[FloatArray] = yG,
+            sA: list[FloatArray | None] = sA,
+            sb: list[FloatArray | None] = sb,
+            sG: list[FloatArray | None] = sG,
+        ) -> None:
+            """Score of register i of step k as an affine map of (z, xi)."""
             c = int(tab.eval[k, i])
             if c < 0:
                 return

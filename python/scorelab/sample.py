@@ -150,12 +150,15 @@ def init_law(
             raise ValueError(
                 f"init must be a Gaussian of dimension {D}, got {init.dim}"
             )
-        return InitLaw(mean=init.mean, chol=np.linalg.cholesky(init.cov))
+        return InitLaw(
+            mean=init.mean,
+            chol=np.asarray(np.linalg.cholesky(init.cov), dtype=np.float64),
+        )
     if isinstance(init, str) and init == "exact":
         if process.m != 1:
             marg = process.marginal(target, t0)  # type: ignore[attr-defined]
         else:
-            marg = target.noised(process, t0)
+            marg = target.noised(process, t0)  # type: ignore[attr-defined]
         child = as_seed(seed).spawn(1)[0]
         return InitLaw(x0=_exact_draws(marg, n, particle_offset, child))
     if init is None or isinstance(init, str):
@@ -201,7 +204,8 @@ def prepare(
     table = compile_scheme(scheme, process, grid, **(scheme_options or {}))
     if score_error is not None and not isinstance(score_error, ScoreError):
         raise TypeError(
-            f"score_error must be a scorelab.errors model, got {type(score_error).__name__}"
+            "score_error must be a scorelab.errors model, got "
+            f"{type(score_error).__name__}"
         )
     st = score_error.score_target(target) if score_error is not None else target
     st = _check_target(st)

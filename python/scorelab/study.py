@@ -2256,7 +2256,8 @@ class Study:
         cells = len({t.id for t in self.tasks if t.replicate == 0})
         return (
             f"Study(name={self.name!r}, seed={self.seed}, tasks={len(self.tasks)} "
-            f"({cells} cells), metrics={sorted(self.metric_kinds)}, source={self.source!r})"
+            f"({cells} cells), metrics={sorted(self.metric_kinds)}, "
+            f"source={self.source!r})"
         )
 
     @classmethod

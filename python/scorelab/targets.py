@@ -100,7 +100,10 @@ class Target:
 
     @property
     def cov(self) -> FloatArray:
-        """Covariance :math:`\\sum_k w_k (\\Sigma_k + \\mu_k\\mu_k^T) - m m^T`, (d, d)."""
+        """Covariance, (d, d).
+
+        :math:`\\sum_k w_k (\\Sigma_k + \\mu_k\\mu_k^T) - m m^T`.
+        """
         m = self.mean
         c = self.means - m
         S = np.einsum("k,kij->ij", self.weights, self.full_covariances())
