@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import sys
@@ -65,16 +66,17 @@ def _fake_metrics() -> types.ModuleType:
 @pytest.fixture
 def fake_metrics(monkeypatch):
     mod = _fake_metrics()
+    importlib.import_module("scorelab.metrics")  # the real one, restored afterwards
     monkeypatch.setitem(sys.modules, "scorelab.metrics", mod)
-    monkeypatch.setattr(scorelab, "metrics", mod, raising=False)
+    monkeypatch.setattr(scorelab, "metrics", mod)
     return mod
 
 
 @pytest.fixture
 def no_metrics(monkeypatch):
+    importlib.import_module("scorelab.metrics")  # the real one, restored afterwards
     monkeypatch.setitem(sys.modules, "scorelab.metrics", None)
-    if "metrics" in vars(scorelab):  # hasattr would import it (lazy attribute)
-        monkeypatch.delattr(scorelab, "metrics")
+    monkeypatch.delattr(scorelab, "metrics")
 
 
 @pytest.fixture
@@ -102,8 +104,9 @@ def fake_bounds(monkeypatch):
     mod.linear_bound = linear_bound
     mod.record_bound = record_bound
     mod.__all__ = ["linear_bound", "record_bound"]
+    importlib.import_module("scorelab.bounds")  # the real one, restored afterwards
     monkeypatch.setitem(sys.modules, "scorelab.bounds", mod)
-    monkeypatch.setattr(scorelab, "bounds", mod, raising=False)
+    monkeypatch.setattr(scorelab, "bounds", mod)
     return mod
 
 
@@ -451,9 +454,9 @@ def test_bounds_rows(fake_bounds):
 
 
 def test_bounds_without_module(monkeypatch):
+    importlib.import_module("scorelab.bounds")  # the real one, restored afterwards
     monkeypatch.setitem(sys.modules, "scorelab.bounds", None)
-    if "bounds" in vars(scorelab):  # hasattr would import it (lazy attribute)
-        monkeypatch.delattr(scorelab, "bounds")
+    monkeypatch.delattr(scorelab, "bounds")
     with pytest.raises(StudyError, match="bounds need scorelab.bounds"):
         Study.from_dict(_exact_study(bounds=["anything"]))
 
