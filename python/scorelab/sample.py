@@ -124,8 +124,12 @@ def _exact_draws(marg: Target, n: int, offset: int, seed: Any) -> FloatArray:
     ang = 2.0 * np.pi * u[:, 1 + pairs : 1 + 2 * pairs]
     z = np.concatenate([rad * np.cos(ang), rad * np.sin(ang)], axis=1)[:, :D]
     L = np.linalg.cholesky(marg.full_covariances())
-    x = marg.means[comp] + np.einsum("nij,nj->ni", L[comp], z)
-    return np.ascontiguousarray(x)
+    x = np.empty((n, D))
+    for k in range(K):  # per component: O(n D) memory, no (n, D, D) gather
+        idx = np.flatnonzero(comp == k)
+        if idx.size:
+            x[idx] = marg.means[k] + z[idx] @ L[k].T
+    return x
 
 
 def init_law(
