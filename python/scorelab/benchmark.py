@@ -48,6 +48,7 @@ __all__ = [
     "numpy_w2_gaussian",
     "run_case",
     "score_flops",
+    "time_pair",
     "timeit",
 ]
 
@@ -245,6 +246,26 @@ def timeit(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return float(np.median(times)), out
 
 
+def time_pair(
+    fa: Callable[[], Any], fb: Callable[[], Any], repeats: int
+) -> tuple[float, Any, float, Any]:
+    """Median wall times of two computations timed alternately (a, b, a, b, ...).
+
+    Alternating keeps the two exposed to the same background load on a shared
+    machine. Returns (t_a, last result of a, t_b, last result of b).
+    """
+    ta, tb, ra, rb = [], [], None, None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        ra = fa()
+        t1 = time.perf_counter()
+        rb = fb()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return float(np.median(ta)), ra, float(np.median(tb)), rb
+
+
 def matmul_gflops(size: int = 1500, repeats: int = 3) -> float:
     """Dense float64 matmul rate of NumPy's BLAS on this machine (GFLOP/s)."""
     rng = np.random.default_rng(0)
@@ -280,8 +301,9 @@ def run_case(case: Case, repeats: int = 3, torch_ref: bool = False) -> dict[str,
         )
 
     run_sl()  # warm up (page faults, thread start)
-    t_sl, xs = timeit(run_sl, repeats)
-    t_np, xn = timeit(lambda: numpy_ei_sde(mix, proc, g, n, seed=1), repeats)
+    t_sl, xs, t_np, xn = time_pair(
+        run_sl, lambda: numpy_ei_sde(mix, proc, g, n, seed=1), repeats
+    )
     xs = np.asarray(xs, dtype=np.float64)
     se = np.sqrt(xs.var(0) / n + xn.var(0) / n)
     same = bool(np.all(np.abs(xs.mean(0) - xn.mean(0)) < 5 * se))
@@ -327,8 +349,11 @@ def _run_w2(case: Case, repeats: int) -> dict[str, Any]:
     m1, S1 = random_spd_batch(case.n, case.d, seed=1)
     m2, S2 = random_spd_batch(case.n, case.d, seed=2)
     sl.w2_gaussian(m1[:10], S1[:10], m2[:10], S2[:10])  # warm up
-    t_sl, ws = timeit(lambda: sl.w2_gaussian(m1, S1, m2, S2), repeats)
-    t_np, wn = timeit(lambda: numpy_w2_gaussian(m1, S1, m2, S2), repeats)
+    t_sl, ws, t_np, wn = time_pair(
+        lambda: sl.w2_gaussian(m1, S1, m2, S2),
+        lambda: numpy_w2_gaussian(m1, S1, m2, S2),
+        repeats,
+    )
     err = float(np.max(np.abs(np.asarray(ws) - wn)))
     row: dict[str, Any] = {
         **case.__dict__,

@@ -11,6 +11,8 @@
 // are K x D x P values of z for one block (never N x K x D).
 #pragma once
 
+#include "fastmath.hpp"
+
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 
@@ -113,12 +115,134 @@ struct ScoreScratch {
   }
 };
 
+#if defined(__clang__)
+#define SCORELAB_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define SCORELAB_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SCORELAB_UNROLL
+#endif
+
+namespace detail {
+
+/// Softmax over components, in place on lp (K x P): lp <- exp(lp - max), sm <- 1 / sum,
+/// logp <- max + log(sum) if requested.
+template <class Scalar>
+inline void softmax_block(int K, int P, Scalar* lp, Scalar* mx, Scalar* sm, Scalar* logp) {
+  const std::size_t sP = static_cast<std::size_t>(P);
+  for (int p = 0; p < P; ++p) mx[p] = lp[p];
+  for (int k = 1; k < K; ++k)
+    for (int p = 0; p < P; ++p) mx[p] = std::max(mx[p], lp[static_cast<std::size_t>(k) * sP + p]);
+  for (int p = 0; p < P; ++p) sm[p] = Scalar(0);
+  for (int k = 0; k < K; ++k) {
+    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    for (int p = 0; p < P; ++p) {
+      lpk[p] = fastmath::exp(lpk[p] - mx[p]);
+      sm[p] += lpk[p];
+    }
+  }
+  if (logp)
+    for (int p = 0; p < P; ++p) logp[p] = mx[p] + std::log(sm[p]);
+  for (int p = 0; p < P; ++p) sm[p] = Scalar(1) / sm[p];
+}
+
+/// Full-covariance score for a compile-time dimension DD: one pass over the block per
+/// component and per pass (the D x D loops are unrolled inside the particle loop, which
+/// vectorises). Same operations in the same order as the generic kernel.
+template <int DD, class Scalar>
+void mixture_score_full_fixed(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                              Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+  const int K = cc.K;
+  const std::size_t sP = static_cast<std::size_t>(P);
+  Scalar* z = ws.z.data();
+  Scalar* lp = ws.lp.data();
+  const Scalar* yr[DD];
+  SCORELAB_UNROLL
+  for (int r = 0; r < DD; ++r) yr[r] = y + static_cast<std::size_t>(r) * ld;
+  for (int k = 0; k < K; ++k) {
+    Scalar u[DD][DD], m[DD];
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * DD * DD;
+    SCORELAB_UNROLL
+    for (int r = 0; r < DD; ++r) {
+      m[r] = cc.mean[static_cast<std::size_t>(k) * DD + r];
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) u[r][c] = Uk[r * DD + c];
+    }
+    Scalar* zk = z + static_cast<std::size_t>(k) * DD * sP;
+    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    const Scalar lc = cc.logc[k];
+    for (int p = 0; p < P; ++p) {
+      Scalar dv[DD];
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) dv[c] = yr[c][p] - m[c];
+      Scalar nrm = Scalar(0);
+      SCORELAB_UNROLL
+      for (int r = 0; r < DD; ++r) {
+        Scalar acc = Scalar(0);
+        SCORELAB_UNROLL
+        for (int c = 0; c <= r; ++c) acc += u[r][c] * dv[c];
+        zk[static_cast<std::size_t>(r) * sP + p] = acc;
+        nrm += acc * acc;
+      }
+      lpk[p] = lc - Scalar(0.5) * nrm;
+    }
+  }
+  softmax_block(K, P, lp, ws.mx.data(), ws.sum.data(), logp);
+  const Scalar* sm = ws.sum.data();
+  Scalar* o[DD];
+  SCORELAB_UNROLL
+  for (int r = 0; r < DD; ++r) {
+    o[r] = out + static_cast<std::size_t>(r) * ldo;
+    for (int p = 0; p < P; ++p) o[r][p] = Scalar(0);
+  }
+  for (int k = 0; k < K; ++k) {
+    Scalar u[DD][DD];
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * DD * DD;
+    SCORELAB_UNROLL
+    for (int r = 0; r < DD; ++r)
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) u[r][c] = Uk[r * DD + c];
+    const Scalar* zk = z + static_cast<std::size_t>(k) * DD * sP;
+    const Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    for (int p = 0; p < P; ++p) {
+      const Scalar w = lpk[p] * sm[p];
+      Scalar acc[DD];
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) acc[c] = o[c][p];
+      SCORELAB_UNROLL
+      for (int r = 0; r < DD; ++r) {
+        const Scalar zr = zk[static_cast<std::size_t>(r) * sP + p] * w;
+        SCORELAB_UNROLL
+        for (int c = 0; c <= r; ++c) acc[c] -= u[r][c] * zr;
+      }
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) o[c][p] = acc[c];
+    }
+  }
+}
+
+}  // namespace detail
+
 /// Score (and optionally log-density) of the mixture for a block of P particles.
 /// y, out: D rows of stride ld (>= P), structure-of-arrays. logp may be null.
+/// Full covariances of dimension <= 8 take an unrolled kernel (same results).
 template <class Scalar>
 void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
                          Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
   const int K = cc.K, D = cc.D;
+  if (cc.cov == CovType::Full) {
+    switch (D) {
+      case 1: return detail::mixture_score_full_fixed<1>(cc, y, ld, P, out, ldo, logp, ws);
+      case 2: return detail::mixture_score_full_fixed<2>(cc, y, ld, P, out, ldo, logp, ws);
+      case 3: return detail::mixture_score_full_fixed<3>(cc, y, ld, P, out, ldo, logp, ws);
+      case 4: return detail::mixture_score_full_fixed<4>(cc, y, ld, P, out, ldo, logp, ws);
+      case 5: return detail::mixture_score_full_fixed<5>(cc, y, ld, P, out, ldo, logp, ws);
+      case 6: return detail::mixture_score_full_fixed<6>(cc, y, ld, P, out, ldo, logp, ws);
+      case 7: return detail::mixture_score_full_fixed<7>(cc, y, ld, P, out, ldo, logp, ws);
+      case 8: return detail::mixture_score_full_fixed<8>(cc, y, ld, P, out, ldo, logp, ws);
+      default: break;
+    }
+  }
   const std::size_t sP = static_cast<std::size_t>(P);
   Scalar* z = ws.z.data();
   Scalar* lp = ws.lp.data();
@@ -156,23 +280,8 @@ void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std:
     const Scalar c = cc.logc[k];
     for (int p = 0; p < P; ++p) lpk[p] = c - Scalar(0.5) * lpk[p];
   }
-  // softmax over components
-  Scalar* mx = ws.mx.data();
-  Scalar* sm = ws.sum.data();
-  for (int p = 0; p < P; ++p) mx[p] = lp[p];
-  for (int k = 1; k < K; ++k)
-    for (int p = 0; p < P; ++p) mx[p] = std::max(mx[p], lp[static_cast<std::size_t>(k) * sP + p]);
-  for (int p = 0; p < P; ++p) sm[p] = Scalar(0);
-  for (int k = 0; k < K; ++k) {
-    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
-    for (int p = 0; p < P; ++p) {
-      lpk[p] = std::exp(lpk[p] - mx[p]);
-      sm[p] += lpk[p];
-    }
-  }
-  if (logp)
-    for (int p = 0; p < P; ++p) logp[p] = mx[p] + std::log(sm[p]);
-  for (int p = 0; p < P; ++p) sm[p] = Scalar(1) / sm[p];
+  detail::softmax_block(K, P, lp, ws.mx.data(), ws.sum.data(), logp);
+  const Scalar* sm = ws.sum.data();
   // pass 2: out = - sum_k r_k U_k^T z_k
   for (int r = 0; r < D; ++r) {
     Scalar* o = out + static_cast<std::size_t>(r) * ldo;

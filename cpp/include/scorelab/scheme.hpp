@@ -22,6 +22,7 @@
 #include "parallel.hpp"
 #include "philox.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -169,14 +170,20 @@ inline void block_axpy(const double* c, int m, int d, const Scalar* src, Scalar*
 template <class Scalar>
 inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lane, int D, Scalar* xi,
                          std::size_t ld, int P) {
+  constexpr int chunk = 64;
+  double z0[chunk], z1[chunk];
   const int pairs = (D + 1) / 2;
-  for (int p = 0; p < P; ++p)
-    for (int q = 0; q < pairs; ++q) {
-      double z0, z1;
-      normal_pair(seed, p0 + static_cast<std::uint64_t>(p), lane, static_cast<std::uint32_t>(q), z0, z1);
-      xi[static_cast<std::size_t>(2 * q) * ld + p] = static_cast<Scalar>(z0);
-      if (2 * q + 1 < D) xi[static_cast<std::size_t>(2 * q + 1) * ld + p] = static_cast<Scalar>(z1);
+  for (int q = 0; q < pairs; ++q) {
+    Scalar* r0 = xi + static_cast<std::size_t>(2 * q) * ld;
+    Scalar* r1 = 2 * q + 1 < D ? xi + static_cast<std::size_t>(2 * q + 1) * ld : nullptr;
+    for (int c0 = 0; c0 < P; c0 += chunk) {
+      const int pc = std::min(chunk, P - c0);
+      normal_pairs(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z0, z1);
+      for (int p = 0; p < pc; ++p) r0[c0 + p] = static_cast<Scalar>(z0[p]);
+      if (r1)
+        for (int p = 0; p < pc; ++p) r1[c0 + p] = static_cast<Scalar>(z1[p]);
     }
+  }
 }
 
 /// Mixture components pushed forward to one score-evaluation time.
