@@ -192,3 +192,20 @@ def test_bad_arguments(gauss, kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         sample(**args)
+
+
+@pytest.mark.parametrize("d", [2, 5, 16])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_full_covariance_kernels_bitwise_reproducible(d, dtype):
+    """The unrolled (d <= 8) and register-blocked (d > 8) full-covariance kernels and
+    the vectorised noise give the same bits whatever the block size and threads."""
+    rng = np.random.default_rng(d)
+    A = rng.normal(size=(3, d, d)) / np.sqrt(d)
+    covs = 0.2 * A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(d)
+    mix = GaussianMixture([0.2, 0.3, 0.5], 2 * rng.normal(size=(3, d)), covs)
+    proc = VP()
+    g = grid("uniform", 6, process=proc)
+    a = sample(mix, proc, "ei-sde", g, 203, seed=3, threads=1, dtype=dtype)
+    b = sample(mix, proc, "ei-sde", g, 203, seed=3, threads=2, block=5, dtype=dtype)
+    c = sample(mix, proc, "ei-sde", g, 203, seed=3, threads=2, block=64, dtype=dtype)
+    assert np.array_equal(a, b) and np.array_equal(a, c)

@@ -295,7 +295,13 @@ def run_case(case: Case, repeats: int = 3, torch_ref: bool = False) -> dict[str,
     def run_sl() -> FloatArray:
         return np.asarray(  # type: ignore[no-any-return]
             sl.sample(
-                mix, proc, "ei-sde", g, n, seed=1, threads=case.threads,
+                mix,
+                proc,
+                "ei-sde",
+                g,
+                n,
+                seed=1,
+                threads=case.threads,
                 dtype=case.dtype,
             )
         )
@@ -330,8 +336,7 @@ def run_case(case: Case, repeats: int = 3, torch_ref: bool = False) -> dict[str,
         "torch_same": None,
     }
     if torch_ref:
-        t0 = time.perf_counter()
-        xt = torch_ei_sde(mix, proc, g, n, 1, case.threads)
+        xt = torch_ei_sde(mix, proc, g, n, 1, case.threads)  # warm up / availability
         if xt is not None:
             t_torch, xt = timeit(
                 lambda: torch_ei_sde(mix, proc, g, n, 1, case.threads), repeats
@@ -339,7 +344,6 @@ def run_case(case: Case, repeats: int = 3, torch_ref: bool = False) -> dict[str,
             se_t = np.sqrt(xs.var(0) / n + xt.var(0) / n)
             row["ps_torch"] = ps / t_torch
             row["torch_same"] = bool(np.all(np.abs(xs.mean(0) - xt.mean(0)) < 5 * se_t))
-        del t0
     return row
 
 

@@ -129,7 +129,12 @@ def _w2_squared_native(
 
     S1b, S2b = stack(S1, (d, d)), stack(S2, (d, d))
     out, status = core().w2_squared_batch(
-        stack(m1, (d,)), S1b, stack(m2, (d,)), S2b, SYMMETRY_RTOL, PSD_RTOL,
+        stack(m1, (d,)),
+        S1b,
+        stack(m2, (d,)),
+        S2b,
+        SYMMETRY_RTOL,
+        PSD_RTOL,
         default_threads(),
     )
     if np.any(status != 0):

@@ -107,7 +107,9 @@ struct ScoreScratch {
   std::vector<Scalar> lp;   ///< K x P
   std::vector<Scalar> mx;   ///< P
   std::vector<Scalar> sum;  ///< P
+  std::vector<Scalar> yd;   ///< D x P (y - m_k of one component)
   void reserve(int K, int D, int P) {
+    yd.resize(static_cast<std::size_t>(D) * P);
     z.resize(static_cast<std::size_t>(K) * D * P);
     lp.resize(static_cast<std::size_t>(K) * P);
     mx.resize(P);
@@ -221,11 +223,149 @@ void mixture_score_full_fixed(const ComponentCache<Scalar>& cc, const Scalar* y,
   }
 }
 
+/// Z[rb + i][p] = sum_{c <= rb + i} U[rb + i][c] X[c][p] for i < NR and particles p0 <= p <
+/// p0 + PB (X: rows of stride sP). U is lower triangular with explicit zeros above the
+/// diagonal, so the c loop may run to rb + NR - 1: the extra terms add +0 and change
+/// no bit. Register-blocked NR x PB tile; every element sums over c in increasing order.
+template <int NR, int PB, class Scalar>
+inline void tri_tile(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int p0, Scalar* Z) {
+  Scalar a[NR][PB];
+  SCORELAB_UNROLL
+  for (int i = 0; i < NR; ++i)
+    SCORELAB_UNROLL
+    for (int j = 0; j < PB; ++j) a[i][j] = Scalar(0);
+  const int cmax = rb + NR;
+  for (int c = 0; c < cmax; ++c) {
+    const Scalar* xc = X + static_cast<std::size_t>(c) * sP + p0;
+    Scalar xv[PB];
+    SCORELAB_UNROLL
+    for (int j = 0; j < PB; ++j) xv[j] = xc[j];
+    SCORELAB_UNROLL
+    for (int i = 0; i < NR; ++i) {
+      const Scalar u = U[static_cast<std::size_t>(rb + i) * D + c];
+      SCORELAB_UNROLL
+      for (int j = 0; j < PB; ++j) a[i][j] += u * xv[j];
+    }
+  }
+  SCORELAB_UNROLL
+  for (int i = 0; i < NR; ++i)
+    SCORELAB_UNROLL
+    for (int j = 0; j < PB; ++j) Z[static_cast<std::size_t>(rb + i) * sP + p0 + j] = a[i][j];
+}
+
+/// O[cb + i][p] -= sum_{r >= cb + i} U[r][cb + i] W[r][p], r increasing (the terms
+/// with r < cb + i are +0 and change no bit).
+template <int NC, int PB, class Scalar>
+inline void tri_t_tile(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int p0, Scalar* O,
+                       std::size_t ldo) {
+  Scalar a[NC][PB];
+  SCORELAB_UNROLL
+  for (int i = 0; i < NC; ++i)
+    SCORELAB_UNROLL
+    for (int j = 0; j < PB; ++j) a[i][j] = O[static_cast<std::size_t>(cb + i) * ldo + p0 + j];
+  for (int r = cb; r < D; ++r) {
+    const Scalar* wr = W + static_cast<std::size_t>(r) * sP + p0;
+    Scalar wv[PB];
+    SCORELAB_UNROLL
+    for (int j = 0; j < PB; ++j) wv[j] = wr[j];
+    SCORELAB_UNROLL
+    for (int i = 0; i < NC; ++i) {
+      const Scalar u = U[static_cast<std::size_t>(r) * D + cb + i];
+      SCORELAB_UNROLL
+      for (int j = 0; j < PB; ++j) a[i][j] -= u * wv[j];
+    }
+  }
+  SCORELAB_UNROLL
+  for (int i = 0; i < NC; ++i)
+    SCORELAB_UNROLL
+    for (int j = 0; j < PB; ++j) O[static_cast<std::size_t>(cb + i) * ldo + p0 + j] = a[i][j];
+}
+
+template <int NR, class Scalar>
+inline void tri_rows(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int P, Scalar* Z) {
+  constexpr int PB = sizeof(Scalar) == 4 ? 8 : 4;  // two SIMD registers of particles
+  int p = 0;
+  for (; p + PB <= P; p += PB) tri_tile<NR, PB>(U, D, rb, X, sP, p, Z);
+  for (; p < P; ++p) tri_tile<NR, 1>(U, D, rb, X, sP, p, Z);
+}
+
+template <int NC, class Scalar>
+inline void tri_t_cols(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int P, Scalar* O,
+                       std::size_t ldo) {
+  constexpr int PB = sizeof(Scalar) == 4 ? 8 : 4;
+  int p = 0;
+  for (; p + PB <= P; p += PB) tri_t_tile<NC, PB>(U, D, cb, W, sP, p, O, ldo);
+  for (; p < P; ++p) tri_t_tile<NC, 1>(U, D, cb, W, sP, p, O, ldo);
+}
+
+/// Full-covariance score for any dimension: register-blocked triangular products
+/// (4 rows x 4 particles per tile). Same sums in the same order as the plain loops.
+template <class Scalar>
+void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                                Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+  const int K = cc.K, D = cc.D;
+  const std::size_t sP = static_cast<std::size_t>(P);
+  Scalar* z = ws.z.data();
+  Scalar* lp = ws.lp.data();
+  Scalar* yd = ws.yd.data();
+  for (int k = 0; k < K; ++k) {
+    const Scalar* mk = cc.mean.data() + static_cast<std::size_t>(k) * D;
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * D * D;
+    Scalar* zk = z + static_cast<std::size_t>(k) * D * sP;
+    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    for (int c = 0; c < D; ++c) {
+      const Scalar* yc = y + static_cast<std::size_t>(c) * ld;
+      Scalar* dc = yd + static_cast<std::size_t>(c) * sP;
+      const Scalar m = mk[c];
+      for (int p = 0; p < P; ++p) dc[p] = yc[p] - m;
+    }
+    int rb = 0;
+    for (; rb + 4 <= D; rb += 4) tri_rows<4>(Uk, D, rb, yd, sP, P, zk);
+    switch (D - rb) {
+      case 3: tri_rows<3>(Uk, D, rb, yd, sP, P, zk); break;
+      case 2: tri_rows<2>(Uk, D, rb, yd, sP, P, zk); break;
+      case 1: tri_rows<1>(Uk, D, rb, yd, sP, P, zk); break;
+      default: break;
+    }
+    for (int p = 0; p < P; ++p) lpk[p] = Scalar(0);
+    for (int r = 0; r < D; ++r) {
+      const Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+      for (int p = 0; p < P; ++p) lpk[p] += zr[p] * zr[p];
+    }
+    const Scalar c = cc.logc[k];
+    for (int p = 0; p < P; ++p) lpk[p] = c - Scalar(0.5) * lpk[p];
+  }
+  softmax_block(K, P, lp, ws.mx.data(), ws.sum.data(), logp);
+  const Scalar* sm = ws.sum.data();
+  for (int r = 0; r < D; ++r) {
+    Scalar* o = out + static_cast<std::size_t>(r) * ldo;
+    for (int p = 0; p < P; ++p) o[p] = Scalar(0);
+  }
+  for (int k = 0; k < K; ++k) {
+    const Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * D * D;
+    Scalar* zk = z + static_cast<std::size_t>(k) * D * sP;
+    for (int r = 0; r < D; ++r) {
+      Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+      for (int p = 0; p < P; ++p) zr[p] *= lpk[p] * sm[p];
+    }
+    int cb = 0;
+    for (; cb + 4 <= D; cb += 4) tri_t_cols<4>(Uk, D, cb, zk, sP, P, out, ldo);
+    switch (D - cb) {
+      case 3: tri_t_cols<3>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      case 2: tri_t_cols<2>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      case 1: tri_t_cols<1>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      default: break;
+    }
+  }
+}
+
 }  // namespace detail
 
 /// Score (and optionally log-density) of the mixture for a block of P particles.
 /// y, out: D rows of stride ld (>= P), structure-of-arrays. logp may be null.
-/// Full covariances of dimension <= 8 take an unrolled kernel (same results).
+/// Full covariances: an unrolled kernel for dimension <= 8, register-blocked
+/// triangular products above (same sums in the same order as the plain loops below).
 template <class Scalar>
 void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
                          Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
@@ -240,7 +380,7 @@ void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std:
       case 6: return detail::mixture_score_full_fixed<6>(cc, y, ld, P, out, ldo, logp, ws);
       case 7: return detail::mixture_score_full_fixed<7>(cc, y, ld, P, out, ldo, logp, ws);
       case 8: return detail::mixture_score_full_fixed<8>(cc, y, ld, P, out, ldo, logp, ws);
-      default: break;
+      default: return detail::mixture_score_full_blocked(cc, y, ld, P, out, ldo, logp, ws);
     }
   }
   const std::size_t sP = static_cast<std::size_t>(P);
@@ -318,9 +458,11 @@ void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std:
 
 /// Particles per block so that the block's z temporaries stay near L2 size.
 inline int default_block_size(int K, int D) {
-  const std::size_t budget = 96 * 1024 / sizeof(double);
-  std::size_t P = budget / (static_cast<std::size_t>(K) * D + 4 * D + 8);
-  P = std::max<std::size_t>(8, std::min<std::size_t>(256, P));
+  // z (K x D x P), y, s, noise and y - m (about 4 x D x P) within ~192 KiB of the
+  // 512 KiB+ L2; at least 16 particles so the 4-particle tiles and SIMD loops stay busy
+  const std::size_t budget = 192 * 1024 / sizeof(double);
+  std::size_t P = budget / (static_cast<std::size_t>(K) * D + 5 * D + 8);
+  P = std::max<std::size_t>(16, std::min<std::size_t>(256, P));
   return static_cast<int>(P / 8 * 8);
 }
 
