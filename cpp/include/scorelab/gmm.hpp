@@ -281,9 +281,20 @@ inline void tri_t_tile(const Scalar* U, int D, int cb, const Scalar* W, std::siz
     for (int j = 0; j < PB; ++j) O[static_cast<std::size_t>(cb + i) * ldo + p0 + j] = a[i][j];
 }
 
+/// Particles per tile: two SIMD registers' worth (16-byte SSE2 registers, or 32-byte
+/// ones when compiled for AVX, e.g. with SCORELAB_NATIVE).
+template <class Scalar>
+constexpr int tile_particles() {
+#if defined(__AVX__)
+  return 2 * 32 / static_cast<int>(sizeof(Scalar));
+#else
+  return 2 * 16 / static_cast<int>(sizeof(Scalar));
+#endif
+}
+
 template <int NR, class Scalar>
 inline void tri_rows(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int P, Scalar* Z) {
-  constexpr int PB = sizeof(Scalar) == 4 ? 8 : 4;  // two SIMD registers of particles
+  constexpr int PB = tile_particles<Scalar>();
   int p = 0;
   for (; p + PB <= P; p += PB) tri_tile<NR, PB>(U, D, rb, X, sP, p, Z);
   for (; p < P; ++p) tri_tile<NR, 1>(U, D, rb, X, sP, p, Z);
@@ -292,7 +303,7 @@ inline void tri_rows(const Scalar* U, int D, int rb, const Scalar* X, std::size_
 template <int NC, class Scalar>
 inline void tri_t_cols(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int P, Scalar* O,
                        std::size_t ldo) {
-  constexpr int PB = sizeof(Scalar) == 4 ? 8 : 4;
+  constexpr int PB = tile_particles<Scalar>();
   int p = 0;
   for (; p + PB <= P; p += PB) tri_t_tile<NC, PB>(U, D, cb, W, sP, p, O, ldo);
   for (; p < P; ++p) tri_t_tile<NC, 1>(U, D, cb, W, sP, p, O, ldo);
@@ -366,6 +377,8 @@ void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* 
 /// y, out: D rows of stride ld (>= P), structure-of-arrays. logp may be null.
 /// Full covariances: an unrolled kernel for dimension <= 8, register-blocked
 /// triangular products above (same sums in the same order as the plain loops below).
+/// (A fused variant, subtracting the mean and accumulating the norm inside the tiles,
+/// measured slower with SSE2 and is not used.)
 template <class Scalar>
 void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
                          Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {

@@ -186,6 +186,19 @@ inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lan
   }
 }
 
+/// True if some of x[0..n) is infinite or NaN (exponent bits all ones); a branch-free
+/// integer OR-reduction that vectorises.
+inline bool any_nonfinite(const double* x, int n) {
+  std::uint64_t acc = 0;
+  for (int p = 0; p < n; ++p) acc |= (~fastmath::as_u64(x[p]) & 0x7FF0000000000000ull) ? 0u : 1u;
+  return acc != 0;
+}
+inline bool any_nonfinite(const float* x, int n) {
+  std::uint32_t acc = 0;
+  for (int p = 0; p < n; ++p) acc |= (~fastmath::as_u32(x[p]) & 0x7F800000u) ? 0u : 1u;
+  return acc != 0;
+}
+
 /// Mixture components pushed forward to one score-evaluation time.
 inline void forward_components(const MixtureSpec& mix, int m, const double* Phi, const double* Ncov,
                                std::vector<double>& means, std::vector<double>& covs) {
@@ -425,12 +438,9 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
         std::swap(Yp[0], Yp[S]);
         if (bad_step < 0) {
           const Scalar* x = Yp[0];
-          for (int r = 0; r < D && bad_step < 0; ++r)
-            for (int p = 0; p < pn; ++p)
-              if (!std::isfinite(static_cast<double>(x[static_cast<std::size_t>(r) * ld + p]))) {
-                bad_step = k;
-                break;
-              }
+          bool bad = false;
+          for (int r = 0; r < D; ++r) bad |= detail::any_nonfinite(x + static_cast<std::size_t>(r) * ld, pn);
+          if (bad) bad_step = k;
         }
       }
       ring_head[b] = head;
