@@ -125,7 +125,6 @@ SCORELAB_FM void sincos_turns(double u, double& c_out, double& s_out) {
   constexpr double two_pi = 6.283185307179586476925286766559;
   const double q = (4.0 * u + shifter) - shifter;  // nearest quarter turn, 0..4
   const double x = (u - 0.25 * q) * two_pi;         // |x| <= pi / 4 (u - q/4 is exact)
-  const double x2 = x * x;
   // Taylor series: sin to x^17, cos to x^18 (truncation below 5e-17 on |x| <= pi/4),
   // in powers of y = x^2 by Estrin's scheme
   const double y = x * x, y2 = y * y, y4 = y2 * y2;

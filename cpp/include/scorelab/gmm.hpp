@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -281,29 +282,22 @@ inline void tri_t_tile(const Scalar* U, int D, int cb, const Scalar* W, std::siz
     for (int j = 0; j < PB; ++j) O[static_cast<std::size_t>(cb + i) * ldo + p0 + j] = a[i][j];
 }
 
-/// Particles per tile: two SIMD registers' worth (16-byte SSE2 registers, or 32-byte
-/// ones when compiled for AVX, e.g. with SCORELAB_NATIVE).
+/// Particles per tile: two SIMD registers' worth of `bytes`-wide registers.
 template <class Scalar>
-constexpr int tile_particles() {
-#if defined(__AVX__)
-  return 2 * 32 / static_cast<int>(sizeof(Scalar));
-#else
-  return 2 * 16 / static_cast<int>(sizeof(Scalar));
-#endif
+constexpr int tile_particles(int bytes) {
+  return 2 * bytes / static_cast<int>(sizeof(Scalar));
 }
 
-template <int NR, class Scalar>
+template <int NR, int PB, class Scalar>
 inline void tri_rows(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int P, Scalar* Z) {
-  constexpr int PB = tile_particles<Scalar>();
   int p = 0;
   for (; p + PB <= P; p += PB) tri_tile<NR, PB>(U, D, rb, X, sP, p, Z);
   for (; p < P; ++p) tri_tile<NR, 1>(U, D, rb, X, sP, p, Z);
 }
 
-template <int NC, class Scalar>
+template <int NC, int PB, class Scalar>
 inline void tri_t_cols(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int P, Scalar* O,
                        std::size_t ldo) {
-  constexpr int PB = tile_particles<Scalar>();
   int p = 0;
   for (; p + PB <= P; p += PB) tri_t_tile<NC, PB>(U, D, cb, W, sP, p, O, ldo);
   for (; p < P; ++p) tri_t_tile<NC, 1>(U, D, cb, W, sP, p, O, ldo);
@@ -311,7 +305,7 @@ inline void tri_t_cols(const Scalar* U, int D, int cb, const Scalar* W, std::siz
 
 /// Full-covariance score for any dimension: register-blocked triangular products
 /// (4 rows x 4 particles per tile). Same sums in the same order as the plain loops.
-template <class Scalar>
+template <int PB, class Scalar>
 void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
                                 Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
   const int K = cc.K, D = cc.D;
@@ -331,11 +325,11 @@ void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* 
       for (int p = 0; p < P; ++p) dc[p] = yc[p] - m;
     }
     int rb = 0;
-    for (; rb + 4 <= D; rb += 4) tri_rows<4>(Uk, D, rb, yd, sP, P, zk);
+    for (; rb + 4 <= D; rb += 4) tri_rows<4, PB>(Uk, D, rb, yd, sP, P, zk);
     switch (D - rb) {
-      case 3: tri_rows<3>(Uk, D, rb, yd, sP, P, zk); break;
-      case 2: tri_rows<2>(Uk, D, rb, yd, sP, P, zk); break;
-      case 1: tri_rows<1>(Uk, D, rb, yd, sP, P, zk); break;
+      case 3: tri_rows<3, PB>(Uk, D, rb, yd, sP, P, zk); break;
+      case 2: tri_rows<2, PB>(Uk, D, rb, yd, sP, P, zk); break;
+      case 1: tri_rows<1, PB>(Uk, D, rb, yd, sP, P, zk); break;
       default: break;
     }
     for (int p = 0; p < P; ++p) lpk[p] = Scalar(0);
@@ -361,27 +355,20 @@ void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* 
       for (int p = 0; p < P; ++p) zr[p] *= lpk[p] * sm[p];
     }
     int cb = 0;
-    for (; cb + 4 <= D; cb += 4) tri_t_cols<4>(Uk, D, cb, zk, sP, P, out, ldo);
+    for (; cb + 4 <= D; cb += 4) tri_t_cols<4, PB>(Uk, D, cb, zk, sP, P, out, ldo);
     switch (D - cb) {
-      case 3: tri_t_cols<3>(Uk, D, cb, zk, sP, P, out, ldo); break;
-      case 2: tri_t_cols<2>(Uk, D, cb, zk, sP, P, out, ldo); break;
-      case 1: tri_t_cols<1>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      case 3: tri_t_cols<3, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      case 2: tri_t_cols<2, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      case 1: tri_t_cols<1, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
       default: break;
     }
   }
 }
 
-}  // namespace detail
-
-/// Score (and optionally log-density) of the mixture for a block of P particles.
-/// y, out: D rows of stride ld (>= P), structure-of-arrays. logp may be null.
-/// Full covariances: an unrolled kernel for dimension <= 8, register-blocked
-/// triangular products above (same sums in the same order as the plain loops below).
-/// (A fused variant, subtracting the mean and accumulating the norm inside the tiles,
-/// measured slower with SSE2 and is not used.)
-template <class Scalar>
-void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
-                         Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+/// Implementation of mixture_score_block with PB-particle tiles (see below).
+template <int PB, class Scalar>
+void mixture_score_block_impl(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                              Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
   const int K = cc.K, D = cc.D;
   if (cc.cov == CovType::Full) {
     switch (D) {
@@ -393,7 +380,7 @@ void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std:
       case 6: return detail::mixture_score_full_fixed<6>(cc, y, ld, P, out, ldo, logp, ws);
       case 7: return detail::mixture_score_full_fixed<7>(cc, y, ld, P, out, ldo, logp, ws);
       case 8: return detail::mixture_score_full_fixed<8>(cc, y, ld, P, out, ldo, logp, ws);
-      default: return detail::mixture_score_full_blocked(cc, y, ld, P, out, ldo, logp, ws);
+      default: return detail::mixture_score_full_blocked<PB>(cc, y, ld, P, out, ldo, logp, ws);
     }
   }
   const std::size_t sP = static_cast<std::size_t>(P);
@@ -467,6 +454,53 @@ void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std:
       }
     }
   }
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__) && \
+    !defined(SCORELAB_NO_DISPATCH)
+#define SCORELAB_DISPATCH_AVX2 1
+/// The same kernel compiled for AVX2 (256-bit registers; no FMA, so every result is
+/// bit-for-bit the one of the SSE2 build): chosen at run time on CPUs that have AVX2,
+/// so portable wheels (no -march) still use the wide registers. `flatten` inlines the
+/// whole kernel (fastmath included) into this function, compiled for AVX2.
+template <class Scalar>
+__attribute__((target("avx2"), flatten)) void mixture_score_block_avx2(
+    const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P, Scalar* out, std::size_t ldo,
+    Scalar* logp, ScoreScratch<Scalar>& ws) {
+  mixture_score_block_impl<tile_particles<Scalar>(32)>(cc, y, ld, P, out, ldo, logp, ws);
+}
+#endif
+
+}  // namespace detail
+
+/// True if the AVX2 kernels may be used: the CPU has AVX2 and the environment
+/// variable SCORELAB_NO_AVX2 is unset (set it to compare with the SSE2 kernels).
+inline bool use_avx2() {
+#if defined(SCORELAB_DISPATCH_AVX2)
+  static const bool ok = __builtin_cpu_supports("avx2") && std::getenv("SCORELAB_NO_AVX2") == nullptr;
+  return ok;
+#else
+  return false;
+#endif
+}
+
+/// Score (and optionally log-density) of the mixture for a block of P particles.
+/// y, out: D rows of stride ld (>= P), structure-of-arrays. logp may be null.
+/// Full covariances: an unrolled kernel for dimension <= 8, register-blocked
+/// triangular products above (same sums in the same order as the plain loops of
+/// mixture_score_block_impl). On x86-64 CPUs with AVX2 the kernel compiled for AVX2
+/// runs (same results).
+template <class Scalar>
+void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                         Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+#if defined(SCORELAB_DISPATCH_AVX2)
+  if (use_avx2()) return detail::mixture_score_block_avx2(cc, y, ld, P, out, ldo, logp, ws);
+#endif
+#if defined(__AVX__)
+  detail::mixture_score_block_impl<detail::tile_particles<Scalar>(32)>(cc, y, ld, P, out, ldo, logp, ws);
+#else
+  detail::mixture_score_block_impl<detail::tile_particles<Scalar>(16)>(cc, y, ld, P, out, ldo, logp, ws);
+#endif
 }
 
 /// Particles per block so that the block's z temporaries stay near L2 size.

@@ -166,6 +166,15 @@ inline void block_axpy(const double* c, int m, int d, const Scalar* src, Scalar*
     }
 }
 
+#if defined(SCORELAB_DISPATCH_AVX2)
+/// normal_pairs compiled for AVX2 (the same numbers: integer ops, and no FMA).
+__attribute__((target("avx2"), flatten)) inline void normal_pairs_avx2(std::uint64_t seed, std::uint64_t p0,
+                                                                      std::uint32_t lane, std::uint32_t pair,
+                                                                      int P, double* z0, double* z1) {
+  normal_pairs(seed, p0, lane, pair, P, z0, z1);
+}
+#endif
+
 /// Fill xi (D rows of stride ld) with N(0, 1) noise of `lane` for particles p0..p0+P-1.
 template <class Scalar>
 inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lane, int D, Scalar* xi,
@@ -178,7 +187,13 @@ inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lan
     Scalar* r1 = 2 * q + 1 < D ? xi + static_cast<std::size_t>(2 * q + 1) * ld : nullptr;
     for (int c0 = 0; c0 < P; c0 += chunk) {
       const int pc = std::min(chunk, P - c0);
-      normal_pairs(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z0, z1);
+#if defined(SCORELAB_DISPATCH_AVX2)
+      if (use_avx2())
+        normal_pairs_avx2(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z0,
+                          z1);
+      else
+#endif
+        normal_pairs(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z0, z1);
       for (int p = 0; p < pc; ++p) r0[c0 + p] = static_cast<Scalar>(z0[p]);
       if (r1)
         for (int p = 0; p < pc; ++p) r1[c0 + p] = static_cast<Scalar>(z1[p]);
