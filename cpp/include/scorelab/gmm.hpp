@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -224,34 +225,68 @@ void mixture_score_full_fixed(const ComponentCache<Scalar>& cc, const Scalar* y,
   }
 }
 
+/// SIMD vector of PB/2 Scalars (GCC/Clang vector extensions: explicit SIMD without
+/// intrinsics; a scalar operand is broadcast). Loads and stores are unaligned.
+template <class Scalar, int N>
+struct Vec {
+  typedef Scalar type __attribute__((vector_size(N * sizeof(Scalar))));
+};
+#if defined(__GNUC__) && !defined(__clang__)
+// 32-byte vectors are only used inside the AVX2 kernel, where these helpers are inlined
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+template <class V, class Scalar>
+inline V vload(const Scalar* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <class V, class Scalar>
+inline void vstore(Scalar* p, const V& v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+
 /// Z[rb + i][p] = sum_{c <= rb + i} U[rb + i][c] X[c][p] for i < NR and particles p0 <= p <
 /// p0 + PB (X: rows of stride sP). U is lower triangular with explicit zeros above the
 /// diagonal, so the c loop may run to rb + NR - 1: the extra terms add +0 and change
-/// no bit. Register-blocked NR x PB tile; every element sums over c in increasing order.
+/// no bit. Register-blocked NR x PB tile (two SIMD vectors per row); every element
+/// sums over c in increasing order (a multiply and an add, each rounded).
 template <int NR, int PB, class Scalar>
 inline void tri_tile(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int p0, Scalar* Z) {
-  Scalar a[NR][PB];
-  SCORELAB_UNROLL
-  for (int i = 0; i < NR; ++i)
-    SCORELAB_UNROLL
-    for (int j = 0; j < PB; ++j) a[i][j] = Scalar(0);
-  const int cmax = rb + NR;
-  for (int c = 0; c < cmax; ++c) {
-    const Scalar* xc = X + static_cast<std::size_t>(c) * sP + p0;
-    Scalar xv[PB];
-    SCORELAB_UNROLL
-    for (int j = 0; j < PB; ++j) xv[j] = xc[j];
+  if constexpr (PB == 1) {
+    Scalar a[NR];
+    for (int i = 0; i < NR; ++i) a[i] = Scalar(0);
+    for (int c = 0; c < rb + NR; ++c) {
+      const Scalar x = X[static_cast<std::size_t>(c) * sP + p0];
+      for (int i = 0; i < NR; ++i) a[i] += U[static_cast<std::size_t>(rb + i) * D + c] * x;
+    }
+    for (int i = 0; i < NR; ++i) Z[static_cast<std::size_t>(rb + i) * sP + p0] = a[i];
+  } else {
+    typedef typename Vec<Scalar, PB / 2>::type V;
+    V a0[NR], a1[NR];
     SCORELAB_UNROLL
     for (int i = 0; i < NR; ++i) {
-      const Scalar u = U[static_cast<std::size_t>(rb + i) * D + c];
+      a0[i] = V{} * Scalar(0);
+      a1[i] = a0[i];
+    }
+    for (int c = 0; c < rb + NR; ++c) {
+      const Scalar* xc = X + static_cast<std::size_t>(c) * sP + p0;
+      const V x0 = vload<V>(xc), x1 = vload<V>(xc + PB / 2);
       SCORELAB_UNROLL
-      for (int j = 0; j < PB; ++j) a[i][j] += u * xv[j];
+      for (int i = 0; i < NR; ++i) {
+        const Scalar u = U[static_cast<std::size_t>(rb + i) * D + c];
+        a0[i] += u * x0;
+        a1[i] += u * x1;
+      }
+    }
+    SCORELAB_UNROLL
+    for (int i = 0; i < NR; ++i) {
+      Scalar* zr = Z + static_cast<std::size_t>(rb + i) * sP + p0;
+      vstore(zr, a0[i]);
+      vstore(zr + PB / 2, a1[i]);
     }
   }
-  SCORELAB_UNROLL
-  for (int i = 0; i < NR; ++i)
-    SCORELAB_UNROLL
-    for (int j = 0; j < PB; ++j) Z[static_cast<std::size_t>(rb + i) * sP + p0 + j] = a[i][j];
 }
 
 /// O[cb + i][p] -= sum_{r >= cb + i} U[r][cb + i] W[r][p], r increasing (the terms
@@ -259,27 +294,40 @@ inline void tri_tile(const Scalar* U, int D, int rb, const Scalar* X, std::size_
 template <int NC, int PB, class Scalar>
 inline void tri_t_tile(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int p0, Scalar* O,
                        std::size_t ldo) {
-  Scalar a[NC][PB];
-  SCORELAB_UNROLL
-  for (int i = 0; i < NC; ++i)
-    SCORELAB_UNROLL
-    for (int j = 0; j < PB; ++j) a[i][j] = O[static_cast<std::size_t>(cb + i) * ldo + p0 + j];
-  for (int r = cb; r < D; ++r) {
-    const Scalar* wr = W + static_cast<std::size_t>(r) * sP + p0;
-    Scalar wv[PB];
-    SCORELAB_UNROLL
-    for (int j = 0; j < PB; ++j) wv[j] = wr[j];
+  if constexpr (PB == 1) {
+    Scalar a[NC];
+    for (int i = 0; i < NC; ++i) a[i] = O[static_cast<std::size_t>(cb + i) * ldo + p0];
+    for (int r = cb; r < D; ++r) {
+      const Scalar w = W[static_cast<std::size_t>(r) * sP + p0];
+      for (int i = 0; i < NC; ++i) a[i] -= U[static_cast<std::size_t>(r) * D + cb + i] * w;
+    }
+    for (int i = 0; i < NC; ++i) O[static_cast<std::size_t>(cb + i) * ldo + p0] = a[i];
+  } else {
+    typedef typename Vec<Scalar, PB / 2>::type V;
+    V a0[NC], a1[NC];
     SCORELAB_UNROLL
     for (int i = 0; i < NC; ++i) {
-      const Scalar u = U[static_cast<std::size_t>(r) * D + cb + i];
+      const Scalar* o = O + static_cast<std::size_t>(cb + i) * ldo + p0;
+      a0[i] = vload<V>(o);
+      a1[i] = vload<V>(o + PB / 2);
+    }
+    for (int r = cb; r < D; ++r) {
+      const Scalar* wr = W + static_cast<std::size_t>(r) * sP + p0;
+      const V w0 = vload<V>(wr), w1 = vload<V>(wr + PB / 2);
       SCORELAB_UNROLL
-      for (int j = 0; j < PB; ++j) a[i][j] -= u * wv[j];
+      for (int i = 0; i < NC; ++i) {
+        const Scalar u = U[static_cast<std::size_t>(r) * D + cb + i];
+        a0[i] -= u * w0;
+        a1[i] -= u * w1;
+      }
+    }
+    SCORELAB_UNROLL
+    for (int i = 0; i < NC; ++i) {
+      Scalar* o = O + static_cast<std::size_t>(cb + i) * ldo + p0;
+      vstore(o, a0[i]);
+      vstore(o + PB / 2, a1[i]);
     }
   }
-  SCORELAB_UNROLL
-  for (int i = 0; i < NC; ++i)
-    SCORELAB_UNROLL
-    for (int j = 0; j < PB; ++j) O[static_cast<std::size_t>(cb + i) * ldo + p0 + j] = a[i][j];
 }
 
 /// Particles per tile: two SIMD registers' worth of `bytes`-wide registers.
@@ -514,3 +562,7 @@ inline int default_block_size(int K, int D) {
 }
 
 }  // namespace scorelab
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
