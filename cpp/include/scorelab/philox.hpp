@@ -97,13 +97,26 @@ SCORELAB_HD void normal_pair(std::uint64_t seed, std::uint64_t particle, std::ui
 /// loops that vectorise): z0[p], z1[p] for p < P.
 inline void normal_pairs(std::uint64_t seed, std::uint64_t p0, std::uint32_t lane, std::uint32_t pair, int P,
                          double* z0, double* z1) {
-  const std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
+  // Philox4x32-10 as in philox4x32_10, with every 32-bit word held in a 64-bit lane
+  // (products by 32x32->64 multiplies, no packing between lane widths): same numbers
+  constexpr std::uint64_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  constexpr std::uint64_t lo32 = 0xFFFFFFFFull, lo53 = (1ull << 53) - 1;
   for (int p = 0; p < P; ++p) {
     const std::uint64_t particle = p0 + static_cast<std::uint64_t>(p);
-    const Philox4x32 r = philox4x32_10(pair, lane, static_cast<std::uint32_t>(particle),
-                                       static_cast<std::uint32_t>(particle >> 32), k0, k1);
-    z0[p] = u01_open_closed(r.v[0], r.v[1]);
-    z1[p] = u01_closed_open(r.v[2], r.v[3]);
+    std::uint64_t c0 = pair, c1 = lane, c2 = particle & lo32, c3 = particle >> 32;
+    std::uint64_t k0 = seed & lo32, k1 = seed >> 32;
+    for (int r = 0; r < 10; ++r) {
+      const std::uint64_t q0 = M0 * static_cast<std::uint32_t>(c0), q1 = M1 * static_cast<std::uint32_t>(c2);
+      const std::uint64_t n0 = (q1 >> 32) ^ c1 ^ k0, n2 = (q0 >> 32) ^ c3 ^ k1;
+      c1 = q1 & lo32;
+      c3 = q0 & lo32;
+      c0 = n0;
+      c2 = n2;
+      k0 = (k0 + W0) & lo32;
+      k1 = (k1 + W1) & lo32;
+    }
+    z0[p] = (u53_to_double(((c0 << 21) ^ (c1 >> 11)) & lo53) + 1.0) * (1.0 / 9007199254740992.0);
+    z1[p] = u53_to_double(((c2 << 21) ^ (c3 >> 11)) & lo53) * (1.0 / 9007199254740992.0);
   }
   for (int p = 0; p < P; ++p) box_muller(z0[p], z1[p], z0[p], z1[p]);
 }
