@@ -485,3 +485,68 @@ def test_check_spd_and_psd(data: st.DataObject, d: int) -> None:
         check_spd(P, "P")
     with pytest.raises(ValueError, match=r"^S must be symmetric positive semi-defin"):
         check_psd(-S, "S")
+
+
+# ------------------------------------------------------------ native batched path
+
+
+def _numpy_w2sq(m1, S1, m2, S2):
+    """One pair at a time (below the native batch threshold: the NumPy path)."""
+    return np.array([w2gs(m1[i], S1[i], m2[i], S2[i]) for i in range(len(m1))])
+
+
+@pytest.mark.parametrize("d", [2, 3, 16, 40])
+def test_native_batch_equals_numpy_path(d: int) -> None:
+    rng = np.random.default_rng(d)
+    n = 33
+    A = rng.standard_normal((2, n, d, d))
+    S1, S2 = A @ np.swapaxes(A, -1, -2) / d
+    # singular S1 and S2 (rank d - 1 and rank 1), and a zero S2
+    v = rng.standard_normal((n, d, d - 1))
+    S1[3] = v[3] @ v[3].T
+    S2[4] = np.outer(v[4, :, 0], v[4, :, 0])
+    S2[5] = 0.0
+    S1[6], S2[6] = S2[6], S2[6]  # identical pair
+    m1, m2 = rng.standard_normal((2, n, d))
+    got = w2_gaussian_squared(m1, S1, m2, S2)
+    ref = _numpy_w2sq(m1, S1, m2, S2)
+    s = np.trace(S1, axis1=1, axis2=2) + np.trace(S2, axis1=1, axis2=2) + 1
+    # singular pairs: an eigenvalue near 0 of L^T S1 L is only known to eps |S|,
+    # its square root to sqrt(eps |S|) (in both paths)
+    tol = np.where(np.isin(np.arange(n), [3, 4, 5]), 1e-7, 1e-11) * s.max()
+    assert np.all(np.abs(got - ref) <= tol)
+    # one reference broadcast against the batch, reshaped batch
+    one = w2_gaussian_squared(m1, S1, m2[0], S2[0])
+    ref1 = np.array([w2gs(m1[i], S1[i], m2[0], S2[0]) for i in range(n)])
+    tol1 = np.where(np.arange(n) == 3, 1e-7, 1e-11) * s.max()
+    assert np.all(np.abs(one - ref1) <= tol1)
+    resh = w2_gaussian_squared(
+        m1.reshape(3, 11, d), S1.reshape(3, 11, d, d), m2[0], S2[0]
+    )
+    np.testing.assert_array_equal(resh.reshape(-1), one)
+
+
+def test_native_batch_errors_match_numpy_path() -> None:
+    rng = np.random.default_rng(0)
+    n, d = 12, 4
+    A = rng.standard_normal((n, d, d))
+    S = A @ np.swapaxes(A, -1, -2)
+    m = np.zeros((n, d))
+    bad = S.copy()
+    bad[7] = -np.eye(d)
+    with pytest.raises(ValueError, match="S1 must be .*not positive semi-definite"):
+        w2_gaussian(m, bad, m, S)
+    with pytest.raises(ValueError, match="S2 must be .*not positive semi-definite"):
+        w2_gaussian(m, S, m, bad)
+    asym = S.copy()
+    asym[2, 0, 1] += 1.0
+    with pytest.raises(ValueError, match="S2 must be .*not symmetric"):
+        w2_gaussian(m, S, m, asym)
+    # a tiny negative eigenvalue (within the PSD tolerance) is accepted
+    w, V = np.linalg.eigh(S[0])
+    w[0] = -1e-13 * w[-1]
+    ok = S.copy()
+    ok[0] = V @ np.diag(w) @ V.T
+    ok[0] = 0.5 * (ok[0] + ok[0].T)
+    got = w2_gaussian_squared(m, ok, m, S)
+    assert got[0] == pytest.approx(w2gs(m[0], ok[0], m[0], S[0]), rel=1e-10)

@@ -42,5 +42,6 @@ inline std::function<bool()> signal_poll() {
 void register_rng(py::module_& m);
 void register_gmm(py::module_& m);
 void register_sampler(py::module_& m);
+void register_gaussian(py::module_& m);
 
 }  // namespace scorelab_py

@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   scorelab_py::register_rng(m);
   scorelab_py::register_gmm(m);
   scorelab_py::register_sampler(m);
+  scorelab_py::register_gaussian(m);
 }

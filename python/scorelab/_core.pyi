@@ -24,6 +24,15 @@ def mixture_logpdf_score(
     x: _F64 | _F32,
     threads: int = 1,
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
+def w2_squared_batch(
+    m1: _F64,
+    S1: _F64,
+    m2: _F64,
+    S2: _F64,
+    sym_tol: float,
+    eig_tol: float,
+    threads: int = 1,
+) -> tuple[_F64, npt.NDArray[np.int32]]: ...
 def run_table_f64(
     weights: _F64,
     means: _F64,

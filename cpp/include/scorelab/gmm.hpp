@@ -11,11 +11,15 @@
 // are K x D x P values of z for one block (never N x K x D).
 #pragma once
 
+#include "fastmath.hpp"
+
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -105,7 +109,9 @@ struct ScoreScratch {
   std::vector<Scalar> lp;   ///< K x P
   std::vector<Scalar> mx;   ///< P
   std::vector<Scalar> sum;  ///< P
+  std::vector<Scalar> yd;   ///< D x P (y - m_k of one component)
   void reserve(int K, int D, int P) {
+    yd.resize(static_cast<std::size_t>(D) * P);
     z.resize(static_cast<std::size_t>(K) * D * P);
     lp.resize(static_cast<std::size_t>(K) * P);
     mx.resize(P);
@@ -113,12 +119,318 @@ struct ScoreScratch {
   }
 };
 
-/// Score (and optionally log-density) of the mixture for a block of P particles.
-/// y, out: D rows of stride ld (>= P), structure-of-arrays. logp may be null.
+#if defined(__clang__)
+#define SCORELAB_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define SCORELAB_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SCORELAB_UNROLL
+#endif
+
+namespace detail {
+
+/// Softmax over components, in place on lp (K x P): lp <- exp(lp - max), sm <- 1 / sum,
+/// logp <- max + log(sum) if requested.
 template <class Scalar>
-void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
-                         Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+inline void softmax_block(int K, int P, Scalar* lp, Scalar* mx, Scalar* sm, Scalar* logp) {
+  const std::size_t sP = static_cast<std::size_t>(P);
+  for (int p = 0; p < P; ++p) mx[p] = lp[p];
+  for (int k = 1; k < K; ++k)
+    for (int p = 0; p < P; ++p) mx[p] = std::max(mx[p], lp[static_cast<std::size_t>(k) * sP + p]);
+  for (int p = 0; p < P; ++p) sm[p] = Scalar(0);
+  for (int k = 0; k < K; ++k) {
+    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    for (int p = 0; p < P; ++p) {
+      lpk[p] = fastmath::exp(lpk[p] - mx[p]);
+      sm[p] += lpk[p];
+    }
+  }
+  if (logp)
+    for (int p = 0; p < P; ++p) logp[p] = mx[p] + std::log(sm[p]);
+  for (int p = 0; p < P; ++p) sm[p] = Scalar(1) / sm[p];
+}
+
+/// Full-covariance score for a compile-time dimension DD: one pass over the block per
+/// component and per pass (the D x D loops are unrolled inside the particle loop, which
+/// vectorises). Same operations in the same order as the generic kernel.
+template <int DD, class Scalar>
+void mixture_score_full_fixed(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                              Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+  const int K = cc.K;
+  const std::size_t sP = static_cast<std::size_t>(P);
+  Scalar* z = ws.z.data();
+  Scalar* lp = ws.lp.data();
+  const Scalar* yr[DD];
+  SCORELAB_UNROLL
+  for (int r = 0; r < DD; ++r) yr[r] = y + static_cast<std::size_t>(r) * ld;
+  for (int k = 0; k < K; ++k) {
+    Scalar u[DD][DD], m[DD];
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * DD * DD;
+    SCORELAB_UNROLL
+    for (int r = 0; r < DD; ++r) {
+      m[r] = cc.mean[static_cast<std::size_t>(k) * DD + r];
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) u[r][c] = Uk[r * DD + c];
+    }
+    Scalar* zk = z + static_cast<std::size_t>(k) * DD * sP;
+    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    const Scalar lc = cc.logc[k];
+    for (int p = 0; p < P; ++p) {
+      Scalar dv[DD];
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) dv[c] = yr[c][p] - m[c];
+      Scalar nrm = Scalar(0);
+      SCORELAB_UNROLL
+      for (int r = 0; r < DD; ++r) {
+        Scalar acc = Scalar(0);
+        SCORELAB_UNROLL
+        for (int c = 0; c <= r; ++c) acc += u[r][c] * dv[c];
+        zk[static_cast<std::size_t>(r) * sP + p] = acc;
+        nrm += acc * acc;
+      }
+      lpk[p] = lc - Scalar(0.5) * nrm;
+    }
+  }
+  softmax_block(K, P, lp, ws.mx.data(), ws.sum.data(), logp);
+  const Scalar* sm = ws.sum.data();
+  Scalar* o[DD];
+  SCORELAB_UNROLL
+  for (int r = 0; r < DD; ++r) {
+    o[r] = out + static_cast<std::size_t>(r) * ldo;
+    for (int p = 0; p < P; ++p) o[r][p] = Scalar(0);
+  }
+  for (int k = 0; k < K; ++k) {
+    Scalar u[DD][DD];
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * DD * DD;
+    SCORELAB_UNROLL
+    for (int r = 0; r < DD; ++r)
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) u[r][c] = Uk[r * DD + c];
+    const Scalar* zk = z + static_cast<std::size_t>(k) * DD * sP;
+    const Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    for (int p = 0; p < P; ++p) {
+      const Scalar w = lpk[p] * sm[p];
+      Scalar acc[DD];
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) acc[c] = o[c][p];
+      SCORELAB_UNROLL
+      for (int r = 0; r < DD; ++r) {
+        const Scalar zr = zk[static_cast<std::size_t>(r) * sP + p] * w;
+        SCORELAB_UNROLL
+        for (int c = 0; c <= r; ++c) acc[c] -= u[r][c] * zr;
+      }
+      SCORELAB_UNROLL
+      for (int c = 0; c < DD; ++c) o[c][p] = acc[c];
+    }
+  }
+}
+
+/// SIMD vector of PB/2 Scalars (GCC/Clang vector extensions: explicit SIMD without
+/// intrinsics; a scalar operand is broadcast). Loads and stores are unaligned.
+template <class Scalar, int N>
+struct Vec {
+  typedef Scalar type __attribute__((vector_size(N * sizeof(Scalar))));
+};
+#if defined(__GNUC__) && !defined(__clang__)
+// 32-byte vectors are only used inside the AVX2 kernel, where these helpers are inlined
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+template <class V, class Scalar>
+inline V vload(const Scalar* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <class V, class Scalar>
+inline void vstore(Scalar* p, const V& v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+
+/// Z[rb + i][p] = sum_{c <= rb + i} U[rb + i][c] X[c][p] for i < NR and particles p0 <= p <
+/// p0 + PB (X: rows of stride sP). U is lower triangular with explicit zeros above the
+/// diagonal, so the c loop may run to rb + NR - 1: the extra terms add +0 and change
+/// no bit. Register-blocked NR x PB tile (two SIMD vectors per row); every element
+/// sums over c in increasing order (a multiply and an add, each rounded).
+template <int NR, int PB, class Scalar>
+inline void tri_tile(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int p0, Scalar* Z) {
+  if constexpr (PB == 1) {
+    Scalar a[NR];
+    for (int i = 0; i < NR; ++i) a[i] = Scalar(0);
+    for (int c = 0; c < rb + NR; ++c) {
+      const Scalar x = X[static_cast<std::size_t>(c) * sP + p0];
+      for (int i = 0; i < NR; ++i) a[i] += U[static_cast<std::size_t>(rb + i) * D + c] * x;
+    }
+    for (int i = 0; i < NR; ++i) Z[static_cast<std::size_t>(rb + i) * sP + p0] = a[i];
+  } else {
+    typedef typename Vec<Scalar, PB / 2>::type V;
+    V a0[NR], a1[NR];
+    SCORELAB_UNROLL
+    for (int i = 0; i < NR; ++i) {
+      a0[i] = V{} * Scalar(0);
+      a1[i] = a0[i];
+    }
+    for (int c = 0; c < rb + NR; ++c) {
+      const Scalar* xc = X + static_cast<std::size_t>(c) * sP + p0;
+      const V x0 = vload<V>(xc), x1 = vload<V>(xc + PB / 2);
+      SCORELAB_UNROLL
+      for (int i = 0; i < NR; ++i) {
+        const Scalar u = U[static_cast<std::size_t>(rb + i) * D + c];
+        a0[i] += u * x0;
+        a1[i] += u * x1;
+      }
+    }
+    SCORELAB_UNROLL
+    for (int i = 0; i < NR; ++i) {
+      Scalar* zr = Z + static_cast<std::size_t>(rb + i) * sP + p0;
+      vstore(zr, a0[i]);
+      vstore(zr + PB / 2, a1[i]);
+    }
+  }
+}
+
+/// O[cb + i][p] -= sum_{r >= cb + i} U[r][cb + i] W[r][p], r increasing (the terms
+/// with r < cb + i are +0 and change no bit).
+template <int NC, int PB, class Scalar>
+inline void tri_t_tile(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int p0, Scalar* O,
+                       std::size_t ldo) {
+  if constexpr (PB == 1) {
+    Scalar a[NC];
+    for (int i = 0; i < NC; ++i) a[i] = O[static_cast<std::size_t>(cb + i) * ldo + p0];
+    for (int r = cb; r < D; ++r) {
+      const Scalar w = W[static_cast<std::size_t>(r) * sP + p0];
+      for (int i = 0; i < NC; ++i) a[i] -= U[static_cast<std::size_t>(r) * D + cb + i] * w;
+    }
+    for (int i = 0; i < NC; ++i) O[static_cast<std::size_t>(cb + i) * ldo + p0] = a[i];
+  } else {
+    typedef typename Vec<Scalar, PB / 2>::type V;
+    V a0[NC], a1[NC];
+    SCORELAB_UNROLL
+    for (int i = 0; i < NC; ++i) {
+      const Scalar* o = O + static_cast<std::size_t>(cb + i) * ldo + p0;
+      a0[i] = vload<V>(o);
+      a1[i] = vload<V>(o + PB / 2);
+    }
+    for (int r = cb; r < D; ++r) {
+      const Scalar* wr = W + static_cast<std::size_t>(r) * sP + p0;
+      const V w0 = vload<V>(wr), w1 = vload<V>(wr + PB / 2);
+      SCORELAB_UNROLL
+      for (int i = 0; i < NC; ++i) {
+        const Scalar u = U[static_cast<std::size_t>(r) * D + cb + i];
+        a0[i] -= u * w0;
+        a1[i] -= u * w1;
+      }
+    }
+    SCORELAB_UNROLL
+    for (int i = 0; i < NC; ++i) {
+      Scalar* o = O + static_cast<std::size_t>(cb + i) * ldo + p0;
+      vstore(o, a0[i]);
+      vstore(o + PB / 2, a1[i]);
+    }
+  }
+}
+
+/// Particles per tile: two SIMD registers' worth of `bytes`-wide registers.
+template <class Scalar>
+constexpr int tile_particles(int bytes) {
+  return 2 * bytes / static_cast<int>(sizeof(Scalar));
+}
+
+template <int NR, int PB, class Scalar>
+inline void tri_rows(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int P, Scalar* Z) {
+  int p = 0;
+  for (; p + PB <= P; p += PB) tri_tile<NR, PB>(U, D, rb, X, sP, p, Z);
+  for (; p < P; ++p) tri_tile<NR, 1>(U, D, rb, X, sP, p, Z);
+}
+
+template <int NC, int PB, class Scalar>
+inline void tri_t_cols(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int P, Scalar* O,
+                       std::size_t ldo) {
+  int p = 0;
+  for (; p + PB <= P; p += PB) tri_t_tile<NC, PB>(U, D, cb, W, sP, p, O, ldo);
+  for (; p < P; ++p) tri_t_tile<NC, 1>(U, D, cb, W, sP, p, O, ldo);
+}
+
+/// Full-covariance score for any dimension: register-blocked triangular products
+/// (4 rows x 4 particles per tile). Same sums in the same order as the plain loops.
+template <int PB, class Scalar>
+void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                                Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
   const int K = cc.K, D = cc.D;
+  const std::size_t sP = static_cast<std::size_t>(P);
+  Scalar* z = ws.z.data();
+  Scalar* lp = ws.lp.data();
+  Scalar* yd = ws.yd.data();
+  for (int k = 0; k < K; ++k) {
+    const Scalar* mk = cc.mean.data() + static_cast<std::size_t>(k) * D;
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * D * D;
+    Scalar* zk = z + static_cast<std::size_t>(k) * D * sP;
+    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    for (int c = 0; c < D; ++c) {
+      const Scalar* yc = y + static_cast<std::size_t>(c) * ld;
+      Scalar* dc = yd + static_cast<std::size_t>(c) * sP;
+      const Scalar m = mk[c];
+      for (int p = 0; p < P; ++p) dc[p] = yc[p] - m;
+    }
+    int rb = 0;
+    for (; rb + 4 <= D; rb += 4) tri_rows<4, PB>(Uk, D, rb, yd, sP, P, zk);
+    switch (D - rb) {
+      case 3: tri_rows<3, PB>(Uk, D, rb, yd, sP, P, zk); break;
+      case 2: tri_rows<2, PB>(Uk, D, rb, yd, sP, P, zk); break;
+      case 1: tri_rows<1, PB>(Uk, D, rb, yd, sP, P, zk); break;
+      default: break;
+    }
+    for (int p = 0; p < P; ++p) lpk[p] = Scalar(0);
+    for (int r = 0; r < D; ++r) {
+      const Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+      for (int p = 0; p < P; ++p) lpk[p] += zr[p] * zr[p];
+    }
+    const Scalar c = cc.logc[k];
+    for (int p = 0; p < P; ++p) lpk[p] = c - Scalar(0.5) * lpk[p];
+  }
+  softmax_block(K, P, lp, ws.mx.data(), ws.sum.data(), logp);
+  const Scalar* sm = ws.sum.data();
+  for (int r = 0; r < D; ++r) {
+    Scalar* o = out + static_cast<std::size_t>(r) * ldo;
+    for (int p = 0; p < P; ++p) o[p] = Scalar(0);
+  }
+  for (int k = 0; k < K; ++k) {
+    const Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * D * D;
+    Scalar* zk = z + static_cast<std::size_t>(k) * D * sP;
+    for (int r = 0; r < D; ++r) {
+      Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
+      for (int p = 0; p < P; ++p) zr[p] *= lpk[p] * sm[p];
+    }
+    int cb = 0;
+    for (; cb + 4 <= D; cb += 4) tri_t_cols<4, PB>(Uk, D, cb, zk, sP, P, out, ldo);
+    switch (D - cb) {
+      case 3: tri_t_cols<3, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      case 2: tri_t_cols<2, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      case 1: tri_t_cols<1, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      default: break;
+    }
+  }
+}
+
+/// Implementation of mixture_score_block with PB-particle tiles (see below).
+template <int PB, class Scalar>
+void mixture_score_block_impl(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                              Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+  const int K = cc.K, D = cc.D;
+  if (cc.cov == CovType::Full) {
+    switch (D) {
+      case 1: return detail::mixture_score_full_fixed<1>(cc, y, ld, P, out, ldo, logp, ws);
+      case 2: return detail::mixture_score_full_fixed<2>(cc, y, ld, P, out, ldo, logp, ws);
+      case 3: return detail::mixture_score_full_fixed<3>(cc, y, ld, P, out, ldo, logp, ws);
+      case 4: return detail::mixture_score_full_fixed<4>(cc, y, ld, P, out, ldo, logp, ws);
+      case 5: return detail::mixture_score_full_fixed<5>(cc, y, ld, P, out, ldo, logp, ws);
+      case 6: return detail::mixture_score_full_fixed<6>(cc, y, ld, P, out, ldo, logp, ws);
+      case 7: return detail::mixture_score_full_fixed<7>(cc, y, ld, P, out, ldo, logp, ws);
+      case 8: return detail::mixture_score_full_fixed<8>(cc, y, ld, P, out, ldo, logp, ws);
+      default: return detail::mixture_score_full_blocked<PB>(cc, y, ld, P, out, ldo, logp, ws);
+    }
+  }
   const std::size_t sP = static_cast<std::size_t>(P);
   Scalar* z = ws.z.data();
   Scalar* lp = ws.lp.data();
@@ -156,23 +468,8 @@ void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std:
     const Scalar c = cc.logc[k];
     for (int p = 0; p < P; ++p) lpk[p] = c - Scalar(0.5) * lpk[p];
   }
-  // softmax over components
-  Scalar* mx = ws.mx.data();
-  Scalar* sm = ws.sum.data();
-  for (int p = 0; p < P; ++p) mx[p] = lp[p];
-  for (int k = 1; k < K; ++k)
-    for (int p = 0; p < P; ++p) mx[p] = std::max(mx[p], lp[static_cast<std::size_t>(k) * sP + p]);
-  for (int p = 0; p < P; ++p) sm[p] = Scalar(0);
-  for (int k = 0; k < K; ++k) {
-    Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
-    for (int p = 0; p < P; ++p) {
-      lpk[p] = std::exp(lpk[p] - mx[p]);
-      sm[p] += lpk[p];
-    }
-  }
-  if (logp)
-    for (int p = 0; p < P; ++p) logp[p] = mx[p] + std::log(sm[p]);
-  for (int p = 0; p < P; ++p) sm[p] = Scalar(1) / sm[p];
+  detail::softmax_block(K, P, lp, ws.mx.data(), ws.sum.data(), logp);
+  const Scalar* sm = ws.sum.data();
   // pass 2: out = - sum_k r_k U_k^T z_k
   for (int r = 0; r < D; ++r) {
     Scalar* o = out + static_cast<std::size_t>(r) * ldo;
@@ -207,12 +504,65 @@ void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std:
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__) && \
+    !defined(SCORELAB_NO_DISPATCH)
+#define SCORELAB_DISPATCH_AVX2 1
+/// The same kernel compiled for AVX2 (256-bit registers; no FMA, so every result is
+/// bit-for-bit the one of the SSE2 build): chosen at run time on CPUs that have AVX2,
+/// so portable wheels (no -march) still use the wide registers. `flatten` inlines the
+/// whole kernel (fastmath included) into this function, compiled for AVX2.
+template <class Scalar>
+__attribute__((target("avx2"), flatten)) void mixture_score_block_avx2(
+    const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P, Scalar* out, std::size_t ldo,
+    Scalar* logp, ScoreScratch<Scalar>& ws) {
+  mixture_score_block_impl<tile_particles<Scalar>(32)>(cc, y, ld, P, out, ldo, logp, ws);
+}
+#endif
+
+}  // namespace detail
+
+/// True if the AVX2 kernels may be used: the CPU has AVX2 and the environment
+/// variable SCORELAB_NO_AVX2 is unset (set it to compare with the SSE2 kernels).
+inline bool use_avx2() {
+#if defined(SCORELAB_DISPATCH_AVX2)
+  static const bool ok = __builtin_cpu_supports("avx2") && std::getenv("SCORELAB_NO_AVX2") == nullptr;
+  return ok;
+#else
+  return false;
+#endif
+}
+
+/// Score (and optionally log-density) of the mixture for a block of P particles.
+/// y, out: D rows of stride ld (>= P), structure-of-arrays. logp may be null.
+/// Full covariances: an unrolled kernel for dimension <= 8, register-blocked
+/// triangular products above (same sums in the same order as the plain loops of
+/// mixture_score_block_impl). On x86-64 CPUs with AVX2 the kernel compiled for AVX2
+/// runs (same results).
+template <class Scalar>
+void mixture_score_block(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                         Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+#if defined(SCORELAB_DISPATCH_AVX2)
+  if (use_avx2()) return detail::mixture_score_block_avx2(cc, y, ld, P, out, ldo, logp, ws);
+#endif
+#if defined(__AVX__)
+  detail::mixture_score_block_impl<detail::tile_particles<Scalar>(32)>(cc, y, ld, P, out, ldo, logp, ws);
+#else
+  detail::mixture_score_block_impl<detail::tile_particles<Scalar>(16)>(cc, y, ld, P, out, ldo, logp, ws);
+#endif
+}
+
 /// Particles per block so that the block's z temporaries stay near L2 size.
 inline int default_block_size(int K, int D) {
-  const std::size_t budget = 96 * 1024 / sizeof(double);
-  std::size_t P = budget / (static_cast<std::size_t>(K) * D + 4 * D + 8);
-  P = std::max<std::size_t>(8, std::min<std::size_t>(256, P));
+  // z (K x D x P), y, s, noise and y - m (about 4 x D x P) within ~192 KiB of the
+  // 512 KiB+ L2; at least 16 particles so the 4-particle tiles and SIMD loops stay busy
+  const std::size_t budget = 192 * 1024 / sizeof(double);
+  std::size_t P = budget / (static_cast<std::size_t>(K) * D + 5 * D + 8);
+  P = std::max<std::size_t>(16, std::min<std::size_t>(256, P));
   return static_cast<int>(P / 8 * 8);
 }
 
 }  // namespace scorelab
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

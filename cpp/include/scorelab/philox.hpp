@@ -9,6 +9,8 @@
 // coordinates 2i and 2i+1 by the Box–Muller transform.
 #pragma once
 
+#include "fastmath.hpp"
+
 #include <cmath>
 #include <cstdint>
 
@@ -49,16 +51,35 @@ SCORELAB_HD Philox4x32 philox4x32_10(std::uint32_t c0, std::uint32_t c1, std::ui
   return Philox4x32{{c0, c1, c2, c3}};
 }
 
+/// The 53-bit integer x as a double, exactly, with integer and double arithmetic
+/// only (a conversion that vectorises without 64-bit integer conversion instructions).
+SCORELAB_HD double u53_to_double(std::uint64_t x) {
+  constexpr std::uint64_t magic = 0x4330000000000000ull;  // bits of 2^52
+  const double hi = fastmath::as_double(magic | (x >> 26)) - 4503599627370496.0;
+  const double lo = fastmath::as_double(magic | (x & ((1ull << 26) - 1))) - 4503599627370496.0;
+  return hi * 67108864.0 + lo;  // exact: both parts are integers below 2^27
+}
+
 /// Uniform in (0, 1] with 53 random bits from two 32-bit words.
 SCORELAB_HD double u01_open_closed(std::uint32_t a, std::uint32_t b) {
   const std::uint64_t x = (static_cast<std::uint64_t>(a) << 21) ^ (static_cast<std::uint64_t>(b) >> 11);
-  return (static_cast<double>(x & ((1ull << 53) - 1)) + 1.0) * (1.0 / 9007199254740992.0);
+  return (u53_to_double(x & ((1ull << 53) - 1)) + 1.0) * (1.0 / 9007199254740992.0);
 }
 
 /// Uniform in [0, 1) with 53 random bits.
 SCORELAB_HD double u01_closed_open(std::uint32_t a, std::uint32_t b) {
   const std::uint64_t x = (static_cast<std::uint64_t>(a) << 21) ^ (static_cast<std::uint64_t>(b) >> 11);
-  return static_cast<double>(x & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
+  return u53_to_double(x & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
+}
+
+/// Box–Muller: two N(0, 1) draws from u1 in (0, 1] and u2 in [0, 1), with the
+/// branch-free log and sin/cos of fastmath.hpp (so that loops over particles vectorise).
+SCORELAB_HD void box_muller(double u1, double u2, double& z0, double& z1) {
+  const double rad = std::sqrt(-2.0 * fastmath::log(u1));
+  double c, s;
+  fastmath::sincos_turns(u2, c, s);
+  z0 = rad * c;
+  z1 = rad * s;
 }
 
 /// Two independent N(0, 1) draws for coordinates (2*pair, 2*pair + 1) of the given
@@ -69,13 +90,35 @@ SCORELAB_HD void normal_pair(std::uint64_t seed, std::uint64_t particle, std::ui
                                      static_cast<std::uint32_t>(particle >> 32),
                                      static_cast<std::uint32_t>(seed),
                                      static_cast<std::uint32_t>(seed >> 32));
-  const double u1 = u01_open_closed(r.v[0], r.v[1]);
-  const double u2 = u01_closed_open(r.v[2], r.v[3]);
-  const double rad = std::sqrt(-2.0 * std::log(u1));
-  constexpr double two_pi = 6.283185307179586476925286766559;
-  const double ang = two_pi * u2;
-  z0 = rad * std::cos(ang);
-  z1 = rad * std::sin(ang);
+  box_muller(u01_open_closed(r.v[0], r.v[1]), u01_closed_open(r.v[2], r.v[3]), z0, z1);
+}
+
+/// normal_pair for P consecutive particles p0, ..., p0 + P - 1 (the same numbers, in
+/// loops that vectorise): z0[p], z1[p] for p < P.
+inline void normal_pairs(std::uint64_t seed, std::uint64_t p0, std::uint32_t lane, std::uint32_t pair, int P,
+                         double* z0, double* z1) {
+  // Philox4x32-10 as in philox4x32_10, with every 32-bit word held in a 64-bit lane
+  // (products by 32x32->64 multiplies, no packing between lane widths): same numbers
+  constexpr std::uint64_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  constexpr std::uint64_t lo32 = 0xFFFFFFFFull, lo53 = (1ull << 53) - 1;
+  for (int p = 0; p < P; ++p) {
+    const std::uint64_t particle = p0 + static_cast<std::uint64_t>(p);
+    std::uint64_t c0 = pair, c1 = lane, c2 = particle & lo32, c3 = particle >> 32;
+    std::uint64_t k0 = seed & lo32, k1 = seed >> 32;
+    for (int r = 0; r < 10; ++r) {
+      const std::uint64_t q0 = M0 * static_cast<std::uint32_t>(c0), q1 = M1 * static_cast<std::uint32_t>(c2);
+      const std::uint64_t n0 = (q1 >> 32) ^ c1 ^ k0, n2 = (q0 >> 32) ^ c3 ^ k1;
+      c1 = q1 & lo32;
+      c3 = q0 & lo32;
+      c0 = n0;
+      c2 = n2;
+      k0 = (k0 + W0) & lo32;
+      k1 = (k1 + W1) & lo32;
+    }
+    z0[p] = (u53_to_double(((c0 << 21) ^ (c1 >> 11)) & lo53) + 1.0) * (1.0 / 9007199254740992.0);
+    z1[p] = u53_to_double(((c2 << 21) ^ (c3 >> 11)) & lo53) * (1.0 / 9007199254740992.0);
+  }
+  for (int p = 0; p < P; ++p) box_muller(z0[p], z1[p], z0[p], z1[p]);
 }
 
 }  // namespace scorelab

@@ -22,6 +22,7 @@
 #include "parallel.hpp"
 #include "philox.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -165,18 +166,52 @@ inline void block_axpy(const double* c, int m, int d, const Scalar* src, Scalar*
     }
 }
 
+#if defined(SCORELAB_DISPATCH_AVX2)
+/// normal_pairs compiled for AVX2 (the same numbers: integer ops, and no FMA).
+__attribute__((target("avx2"), flatten)) inline void normal_pairs_avx2(std::uint64_t seed, std::uint64_t p0,
+                                                                      std::uint32_t lane, std::uint32_t pair,
+                                                                      int P, double* z0, double* z1) {
+  normal_pairs(seed, p0, lane, pair, P, z0, z1);
+}
+#endif
+
 /// Fill xi (D rows of stride ld) with N(0, 1) noise of `lane` for particles p0..p0+P-1.
 template <class Scalar>
 inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lane, int D, Scalar* xi,
                          std::size_t ld, int P) {
+  constexpr int chunk = 64;
+  double z0[chunk], z1[chunk];
   const int pairs = (D + 1) / 2;
-  for (int p = 0; p < P; ++p)
-    for (int q = 0; q < pairs; ++q) {
-      double z0, z1;
-      normal_pair(seed, p0 + static_cast<std::uint64_t>(p), lane, static_cast<std::uint32_t>(q), z0, z1);
-      xi[static_cast<std::size_t>(2 * q) * ld + p] = static_cast<Scalar>(z0);
-      if (2 * q + 1 < D) xi[static_cast<std::size_t>(2 * q + 1) * ld + p] = static_cast<Scalar>(z1);
+  for (int q = 0; q < pairs; ++q) {
+    Scalar* r0 = xi + static_cast<std::size_t>(2 * q) * ld;
+    Scalar* r1 = 2 * q + 1 < D ? xi + static_cast<std::size_t>(2 * q + 1) * ld : nullptr;
+    for (int c0 = 0; c0 < P; c0 += chunk) {
+      const int pc = std::min(chunk, P - c0);
+#if defined(SCORELAB_DISPATCH_AVX2)
+      if (use_avx2())
+        normal_pairs_avx2(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z0,
+                          z1);
+      else
+#endif
+        normal_pairs(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z0, z1);
+      for (int p = 0; p < pc; ++p) r0[c0 + p] = static_cast<Scalar>(z0[p]);
+      if (r1)
+        for (int p = 0; p < pc; ++p) r1[c0 + p] = static_cast<Scalar>(z1[p]);
     }
+  }
+}
+
+/// True if some of x[0..n) is infinite or NaN (exponent bits all ones); a branch-free
+/// integer OR-reduction that vectorises.
+inline bool any_nonfinite(const double* x, int n) {
+  std::uint64_t acc = 0;
+  for (int p = 0; p < n; ++p) acc |= (~fastmath::as_u64(x[p]) & 0x7FF0000000000000ull) ? 0u : 1u;
+  return acc != 0;
+}
+inline bool any_nonfinite(const float* x, int n) {
+  std::uint32_t acc = 0;
+  for (int p = 0; p < n; ++p) acc |= (~fastmath::as_u32(x[p]) & 0x7F800000u) ? 0u : 1u;
+  return acc != 0;
 }
 
 /// Mixture components pushed forward to one score-evaluation time.
@@ -418,12 +453,9 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
         std::swap(Yp[0], Yp[S]);
         if (bad_step < 0) {
           const Scalar* x = Yp[0];
-          for (int r = 0; r < D && bad_step < 0; ++r)
-            for (int p = 0; p < pn; ++p)
-              if (!std::isfinite(static_cast<double>(x[static_cast<std::size_t>(r) * ld + p]))) {
-                bad_step = k;
-                break;
-              }
+          bool bad = false;
+          for (int r = 0; r < D; ++r) bad |= detail::any_nonfinite(x + static_cast<std::size_t>(r) * ld, pn);
+          if (bad) bad_step = k;
         }
       }
       ring_head[b] = head;
