@@ -145,11 +145,6 @@ inline int ring_head(const int* keep_host, int H, int k) {
   return head;
 }
 
-#if defined(__CUDA_ARCH__)  // device pass only: the host compiler does not know the pragma
-#define SCORELAB_UNROLL _Pragma("unroll")
-#else
-#define SCORELAB_UNROLL
-#endif
 
 /// Loop over coordinates: compile-time bound (guarded) for the fixed-size store.
 #define SCORELAB_FOR_R(r, D, DMAX) \
@@ -290,7 +285,8 @@ SCORELAB_HD void mixture_score(const RunView& P, const Scalar* cd, St& st, int y
         for (int r = 0; r < DMAX; ++r) acc[r] *= scale;
         M = lp;
       }
-      const Scalar w = std::exp(lp - M);
+      // K = 1: weight exactly 1, even where q overflows (lp = M = -inf)
+      const Scalar w = K == 1 ? Scalar(1) : std::exp(lp - M);
       sum += w;
       if (P.cov == 0) {
         const Scalar* Uk = U + static_cast<std::size_t>(k) * D * D;
@@ -344,7 +340,8 @@ SCORELAB_HD void mixture_score(const RunView& P, const Scalar* cd, St& st, int y
         SCORELAB_FOR_R(r, D, DMAX) { st.at(av, r) *= scale; }
         M = lp;
       }
-      const Scalar w = std::exp(lp - M);
+      // K = 1: weight exactly 1, even where q overflows (lp = M = -inf)
+      const Scalar w = K == 1 ? Scalar(1) : std::exp(lp - M);
       sum += w;
       if (P.cov == 0) {
         const Scalar* Uk = U + static_cast<std::size_t>(k) * D * D;

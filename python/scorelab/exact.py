@@ -289,11 +289,12 @@ def exact_law(
             else:
                 for h in range(H):
                     nA[:, (1 + h) * B : (2 + h) * B, (1 + h) * B : (2 + h) * B] = eyeB
-        mu = np.einsum("nij,nj->ni", nA, mu) + nbv
-        Sig = np.einsum("nij,njk,nlk->nil", nA, Sig, nA) + np.einsum(
-            "nij,nkj->nik", nG, nG
-        )
-        Sig = 0.5 * (Sig + np.swapaxes(Sig, 1, 2))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            mu = np.einsum("nij,nj->ni", nA, mu) + nbv
+            Sig = np.einsum("nij,njk,nlk->nil", nA, Sig, nA) + np.einsum(
+                "nij,nkj->nik", nG, nG
+            )
+            Sig = 0.5 * (Sig + np.swapaxes(Sig, 1, 2))
         if not (np.all(np.isfinite(Sig)) and np.all(np.isfinite(mu))):
             raise FloatingPointError(
                 f"exact_law: the output law became non-finite at step {k} (from "

@@ -20,6 +20,17 @@
 #define SCORELAB_FM inline
 #endif
 
+// Loop unrolling hint, defined once for every header: nvcc's device pass and clang
+// take "unroll"; GCC its own spelling; nvcc's host pass none (its front end would
+// warn about the GCC pragma).
+#if defined(__CUDA_ARCH__) || defined(__clang__)
+#define SCORELAB_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__) && !defined(__CUDACC__)
+#define SCORELAB_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SCORELAB_UNROLL
+#endif
+
 namespace scorelab {
 namespace fastmath {
 

@@ -119,13 +119,6 @@ struct ScoreScratch {
   }
 };
 
-#if defined(__clang__)
-#define SCORELAB_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define SCORELAB_UNROLL _Pragma("GCC unroll 16")
-#else
-#define SCORELAB_UNROLL
-#endif
 
 namespace detail {
 
@@ -134,6 +127,16 @@ namespace detail {
 template <class Scalar>
 inline void softmax_block(int K, int P, Scalar* lp, Scalar* mx, Scalar* sm, Scalar* logp) {
   const std::size_t sP = static_cast<std::size_t>(P);
+  if (K == 1) {
+    // one component: its weight is exactly 1, even where |z|^2 overflows (lp = -inf
+    // would give exp(-inf - -inf) = NaN below); same values as the general path
+    for (int p = 0; p < P; ++p) {
+      if (logp) logp[p] = lp[p];
+      lp[p] = Scalar(1);
+      sm[p] = Scalar(1);
+    }
+    return;
+  }
   for (int p = 0; p < P; ++p) mx[p] = lp[p];
   for (int k = 1; k < K; ++k)
     for (int p = 0; p < P; ++p) mx[p] = std::max(mx[p], lp[static_cast<std::size_t>(k) * sP + p]);
