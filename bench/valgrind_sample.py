@@ -1,6 +1,5 @@
 """A small sampling call for valgrind memcheck (see the README's developer notes)."""
 
-import numpy as np
 
 import scorelab as sl
 
