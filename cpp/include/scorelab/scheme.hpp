@@ -177,7 +177,8 @@ SCORELAB_ALWAYS_INLINE void block_axpy(const double* c, int m, int d, const Scal
 __attribute__((target("avx2"), flatten)) inline void normal_pairs_avx2(std::uint64_t seed, std::uint64_t p0,
                                                                       std::uint32_t lane, std::uint32_t pair,
                                                                       int P, double* z0, double* z1) {
-  normal_pairs(seed, p0, lane, pair, P, z0, z1);
+  philox_uniforms_avx2(seed, p0, lane, pair, P, z0, z1);
+  for (int p = 0; p < P; ++p) box_muller(z0[p], z1[p], z0[p], z1[p]);
 }
 #endif
 
