@@ -138,26 +138,49 @@ namespace detail {
       k1 = (k1 + 0xBB67AE85ull) & 0xFFFFFFFFull;                                                              \
     }                                                                                                         \
   }                                                                                                           \
+  std::int64_t iota_[2 * W];                                                                                  \
+  for (int i = 0; i < 2 * W; ++i) iota_[i] = i;                                                               \
+  const V iota_a = LOAD(reinterpret_cast<const V*>(iota_)), iota_b = LOAD(reinterpret_cast<const V*>(iota_ + W)); \
+  const V cpair = SET1(static_cast<long long>(pair));                                                         \
   int p = 0;                                                                                                  \
-  for (; p + W <= P; p += W) {                                                                                \
-    std::int64_t idx[W];                                                                                      \
-    for (int i = 0; i < W; ++i) idx[i] = static_cast<std::int64_t>(p0 + static_cast<std::uint64_t>(p + i));   \
-    const V part = LOAD(reinterpret_cast<const V*>(idx));                                                                                 \
-    V c0 = SET1(static_cast<long long>(pair)), c1 = SET1(0), c2 = AND(part, lo32), c3 = SRLI(part, 32);       \
+  /* two registers of particles at a time: independent chains hide the multiply latency */                  \
+  for (; p + 2 * W <= P; p += 2 * W) {                                                                        \
+    const V base = SET1(static_cast<long long>(p0 + static_cast<std::uint64_t>(p)));                          \
+    const V pa = ADD(base, iota_a), pb = ADD(base, iota_b);                                                   \
+    V a0 = cpair, a1 = SET1(0), a2 = AND(pa, lo32), a3 = SRLI(pa, 32);                                        \
+    V b0 = cpair, b1 = SET1(0), b2 = AND(pb, lo32), b3 = SRLI(pb, 32);                                        \
     for (int r = 0; r < 10; ++r) {                                                                            \
-      const V q0 = MUL(c0, m0), q1 = MUL(c2, m1);                                                             \
-      const V n0 = XOR(XOR(SRLI(q1, 32), c1), SET1(static_cast<long long>(kk0[r])));                        \
-      const V n2 = XOR(XOR(SRLI(q0, 32), c3), SET1(static_cast<long long>(kk1[r])));                        \
-      c1 = AND(q1, lo32);                                                                                     \
-      c3 = AND(q0, lo32);                                                                                     \
-      c0 = n0;                                                                                                \
-      c2 = n2;                                                                                                \
+      const V key0 = SET1(static_cast<long long>(kk0[r])), key1 = SET1(static_cast<long long>(kk1[r]));       \
+      const V qa0 = MUL(a0, m0), qa1 = MUL(a2, m1), qb0 = MUL(b0, m0), qb1 = MUL(b2, m1);                     \
+      const V na0 = XOR(XOR(SRLI(qa1, 32), a1), key0), na2 = XOR(XOR(SRLI(qa0, 32), a3), key1);               \
+      const V nb0 = XOR(XOR(SRLI(qb1, 32), b1), key0), nb2 = XOR(XOR(SRLI(qb0, 32), b3), key1);               \
+      a1 = AND(qa1, lo32);                                                                                    \
+      a3 = AND(qa0, lo32);                                                                                    \
+      b1 = AND(qb1, lo32);                                                                                    \
+      b3 = AND(qb0, lo32);                                                                                    \
+      a0 = na0;                                                                                               \
+      a2 = na2;                                                                                               \
+      b0 = nb0;                                                                                               \
+      b2 = nb2;                                                                                               \
     }                                                                                                         \
-    const V u1 = AND(XOR(SLLI(c0, 21), SRLI(c1, 11)), lo53), u2 = AND(XOR(SLLI(c2, 21), SRLI(c3, 11)), lo53); \
-    const auto h1 = SUBPD(CASTPD(OR(magic, SRLI(u1, 26))), two52), l1 = SUBPD(CASTPD(OR(magic, AND(u1, lo26))), two52); \
-    const auto h2 = SUBPD(CASTPD(OR(magic, SRLI(u2, 26))), two52), l2 = SUBPD(CASTPD(OR(magic, AND(u2, lo26))), two52); \
-    STOREPD(z0 + p, MULPD(ADDPD(ADDPD(MULPD(h1, two26), l1), one), inv53));                                  \
-    STOREPD(z1 + p, MULPD(ADDPD(MULPD(h2, two26), l2), inv53));                                              \
+    {                                                                                                        \
+    const V u1 = AND(XOR(SLLI(a0, 21), SRLI(a1, 11)), lo53), u2 = AND(XOR(SLLI(a2, 21), SRLI(a3, 11)), lo53);  \
+    const auto h1 = SUBPD(CASTPD(OR(magic, SRLI(u1, 26))), two52);                                             \
+    const auto l1 = SUBPD(CASTPD(OR(magic, AND(u1, lo26))), two52);                                            \
+    const auto h2 = SUBPD(CASTPD(OR(magic, SRLI(u2, 26))), two52);                                             \
+    const auto l2 = SUBPD(CASTPD(OR(magic, AND(u2, lo26))), two52);                                            \
+    STOREPD(z0 + (p), MULPD(ADDPD(ADDPD(MULPD(h1, two26), l1), one), inv53));                                  \
+    STOREPD(z1 + (p), MULPD(ADDPD(MULPD(h2, two26), l2), inv53));                                              \
+    }                                                                                                         \
+    {                                                                                                        \
+    const V u1 = AND(XOR(SLLI(b0, 21), SRLI(b1, 11)), lo53), u2 = AND(XOR(SLLI(b2, 21), SRLI(b3, 11)), lo53);  \
+    const auto h1 = SUBPD(CASTPD(OR(magic, SRLI(u1, 26))), two52);                                             \
+    const auto l1 = SUBPD(CASTPD(OR(magic, AND(u1, lo26))), two52);                                            \
+    const auto h2 = SUBPD(CASTPD(OR(magic, SRLI(u2, 26))), two52);                                             \
+    const auto l2 = SUBPD(CASTPD(OR(magic, AND(u2, lo26))), two52);                                            \
+    STOREPD(z0 + (p + W), MULPD(ADDPD(ADDPD(MULPD(h1, two26), l1), one), inv53));                              \
+    STOREPD(z1 + (p + W), MULPD(ADDPD(MULPD(h2, two26), l2), inv53));                                          \
+    }                                                                                                         \
   }                                                                                                           \
   philox_uniforms(seed, p0, lane, pair, p, P, z0, z1);
 }  // namespace detail
