@@ -151,9 +151,15 @@ inline std::vector<StageOps> compile_ops(const Table& T) {
   return ops;
 }
 
+#if defined(__GNUC__)
+#define SCORELAB_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define SCORELAB_ALWAYS_INLINE inline
+#endif
+
 /// out += (c ⊗ I_d) src on a block (D = m d rows of stride ld, P columns).
 template <class Scalar>
-inline void block_axpy(const double* c, int m, int d, const Scalar* src, Scalar* out, std::size_t ld, int P) {
+SCORELAB_ALWAYS_INLINE void block_axpy(const double* c, int m, int d, const Scalar* src, Scalar* out, std::size_t ld, int P) {
   for (int a = 0; a < m; ++a)
     for (int b = 0; b < m; ++b) {
       const Scalar cab = static_cast<Scalar>(c[a * m + b]);
@@ -171,7 +177,8 @@ inline void block_axpy(const double* c, int m, int d, const Scalar* src, Scalar*
 __attribute__((target("avx2"), flatten)) inline void normal_pairs_avx2(std::uint64_t seed, std::uint64_t p0,
                                                                       std::uint32_t lane, std::uint32_t pair,
                                                                       int P, double* z0, double* z1) {
-  normal_pairs(seed, p0, lane, pair, P, z0, z1);
+  philox_uniforms_avx2(seed, p0, lane, pair, P, z0, z1);
+  for (int p = 0; p < P; ++p) box_muller(z0[p], z1[p], z0[p], z1[p]);
 }
 #endif
 
@@ -203,12 +210,12 @@ inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lan
 
 /// True if some of x[0..n) is infinite or NaN (exponent bits all ones); a branch-free
 /// integer OR-reduction that vectorises.
-inline bool any_nonfinite(const double* x, int n) {
+SCORELAB_ALWAYS_INLINE bool any_nonfinite(const double* x, int n) {
   std::uint64_t acc = 0;
   for (int p = 0; p < n; ++p) acc |= (~fastmath::as_u64(x[p]) & 0x7FF0000000000000ull) ? 0u : 1u;
   return acc != 0;
 }
-inline bool any_nonfinite(const float* x, int n) {
+SCORELAB_ALWAYS_INLINE bool any_nonfinite(const float* x, int n) {
   std::uint32_t acc = 0;
   for (int p = 0; p < n; ++p) acc |= (~fastmath::as_u32(x[p]) & 0x7F800000u) ? 0u : 1u;
   return acc != 0;
@@ -269,6 +276,203 @@ inline void forward_components(const MixtureSpec& mix, int m, const double* Phi,
     const double a2 = Phi[0] * Phi[0], nv = Ncov[0];
     for (std::size_t i = 0; i < nc; ++i) covs[i] = a2 * mix.covs[i] + nv;
   }
+}
+
+
+constexpr int kMaxFusedTerms = 8;
+
+/// y = sum_t coef[t] src[t] + cn xi for a scalar (m = 1) process, xi the noise of
+/// `lane`, in one pass over chunks of particles: the same operations in the same order
+/// as zeroing y, block_axpy per term and block_axpy of fill_normals' xi (same bits).
+template <class Scalar>
+SCORELAB_ALWAYS_INLINE void fused_stage_m1(const Scalar* const* src, const Scalar* coef, int nt, Scalar cn,
+                                           Scalar* y, std::size_t ld, int D, int P, std::uint64_t seed,
+                                           std::uint64_t p0, std::uint32_t lane, bool avx2) {
+  constexpr int chunk = 64;
+  double z[2][chunk];
+  const int pairs = (D + 1) / 2;
+  for (int q = 0; q < pairs; ++q) {
+    for (int c0 = 0; c0 < P; c0 += chunk) {
+      const int pc = std::min(chunk, P - c0);
+#if defined(SCORELAB_DISPATCH_AVX2)
+      if (avx2)
+        normal_pairs_avx2(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z[0],
+                          z[1]);
+      else
+#endif
+        normal_pairs(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z[0], z[1]);
+      for (int h = 0; h < 2 && 2 * q + h < D; ++h) {
+        const std::size_t off = static_cast<std::size_t>(2 * q + h) * ld + static_cast<std::size_t>(c0);
+        Scalar* o = y + off;
+        const double* zh = z[h];
+        if (nt == 2) {
+          const Scalar a0 = coef[0], a1 = coef[1];
+          const Scalar* s0 = src[0] + off;
+          const Scalar* s1 = src[1] + off;
+          for (int p = 0; p < pc; ++p)
+            o[p] = ((Scalar(0) + a0 * s0[p]) + a1 * s1[p]) + cn * static_cast<Scalar>(zh[p]);
+        } else {
+          for (int p = 0; p < pc; ++p) o[p] = Scalar(0);
+          for (int t = 0; t < nt; ++t) {
+            const Scalar a = coef[t];
+            const Scalar* st = src[t] + off;
+            for (int p = 0; p < pc; ++p) o[p] += a * st[p];
+          }
+          for (int p = 0; p < pc; ++p) o[p] += cn * static_cast<Scalar>(zh[p]);
+        }
+      }
+    }
+  }
+}
+
+/// Everything the step loop of one block needs (see run_table).
+template <class Scalar>
+struct BlockWork {
+  const std::vector<StageOps>* ops;
+  const Table* T;
+  const StageData* SD;
+  const ComponentCache<Scalar>* caches;
+  Scalar** Yp;
+  Scalar* sbuf;
+  Scalar* hbuf;
+  Scalar* xi;
+  ScoreScratch<Scalar>* ws;
+  int k0, k1, S, H, m, d, D, pn;
+  std::size_t ld, slab;
+  std::uint64_t seed, pbase;  ///< seed; global index of the block's first particle
+  int head;
+  long long bad_step;
+};
+
+/// The steps k0..k1-1 of one block (the body of run_table). Always inlined into the
+/// generic and the AVX2 entry points below, so that its loops are compiled for each.
+template <class Scalar>
+SCORELAB_ALWAYS_INLINE void block_steps_impl(BlockWork<Scalar>& w, bool avx2) {
+  const std::vector<StageOps>& ops = *w.ops;
+  const Table& T = *w.T;
+  const StageData& SD = *w.SD;
+  const ComponentCache<Scalar>* caches = w.caches;
+  Scalar** Yp = w.Yp;
+  Scalar* sbuf = w.sbuf;
+  Scalar* hbuf = w.hbuf;
+  ScoreScratch<Scalar>& ws = *w.ws;
+  const int k0 = w.k0, k1 = w.k1, S = w.S, H = w.H, m = w.m, d = w.d, D = w.D, pn = w.pn;
+  const std::size_t ld = w.ld, slab = w.slab;
+  int head = w.head;
+  long long bad_step = -1;
+  for (int k = k0; k < k1; ++k) {
+    for (int j = 0; j <= S; ++j) {
+      Scalar* y = (j == S) ? Yp[S] : Yp[j];
+      if (j > 0) {
+        const StageOps& op = ops[static_cast<std::size_t>(k) * S + (j - 1)];
+        const std::uint32_t lane = static_cast<std::uint32_t>(static_cast<std::uint64_t>(k) * S + (j - 1));
+        const int nt = static_cast<int>(op.terms.size());
+        auto term_src = [&](const Term& t) -> const Scalar* {
+          return t.src == 0   ? Yp[t.idx]
+                 : t.src == 1 ? sbuf + static_cast<std::size_t>(t.idx) * slab
+                              : hbuf + static_cast<std::size_t>((head + t.idx) % H) * slab;
+        };
+        if (m == 1 && op.has_noise && nt <= kMaxFusedTerms) {
+          // one pass: the noise of a chunk of particles goes straight into y
+          const Scalar* src[kMaxFusedTerms];
+          Scalar coef[kMaxFusedTerms];
+          for (int t = 0; t < nt; ++t) {
+            src[t] = term_src(op.terms[t]);
+            coef[t] = static_cast<Scalar>(op.terms[t].c[0]);
+          }
+          fused_stage_m1(src, coef, nt, static_cast<Scalar>(op.noise[0]), y, ld, D, pn, w.seed, w.pbase, lane,
+                         avx2);
+        } else {
+          for (std::size_t q = 0; q < slab; ++q) y[q] = Scalar(0);
+          for (const Term& t : op.terms) block_axpy(t.c, m, d, term_src(t), y, ld, pn);
+          if (op.has_noise) {
+            fill_normals(w.seed, w.pbase, lane, D, w.xi, ld, pn);
+            block_axpy(op.noise, m, d, w.xi, y, ld, pn);
+          }
+        }
+      }
+      if (j == S) break;
+      const int e = T.eval[static_cast<std::size_t>(k) * S + j];
+      if (e < 0) continue;
+      Scalar* s = sbuf + static_cast<std::size_t>(j) * slab;
+      mixture_score_block(caches[e], y, ld, pn, s, ld, static_cast<Scalar*>(nullptr), ws);
+      if (SD.bias) {
+        const double* bv = SD.bias + static_cast<std::size_t>(e) * D;
+        for (int r = 0; r < D; ++r) {
+          const Scalar br = static_cast<Scalar>(bv[r]);
+          for (int p = 0; p < pn; ++p) s[static_cast<std::size_t>(r) * ld + p] += br;
+        }
+      }
+      if (SD.lin_scalar) {
+        const Scalar l = static_cast<Scalar>(SD.lin_scalar[e]);
+        if (l != Scalar(0))
+          for (std::size_t q = 0; q < slab; ++q) s[q] += l * y[q];
+      }
+      if (SD.lin) {
+        const double* A = SD.lin + static_cast<std::size_t>(e) * D * D;
+        for (int r = 0; r < D; ++r) {
+          Scalar* sr = s + static_cast<std::size_t>(r) * ld;
+          for (int c = 0; c < D; ++c) {
+            const Scalar a = static_cast<Scalar>(A[static_cast<std::size_t>(r) * D + c]);
+            if (a == Scalar(0)) continue;
+            const Scalar* yc = y + static_cast<std::size_t>(c) * ld;
+            for (int p = 0; p < pn; ++p) sr[p] += a * yc[p];
+          }
+        }
+      }
+      if (SD.F > 0 && SD.ff_eps && SD.ff_eps[e] != 0.0) {
+        const Scalar eps = static_cast<Scalar>(SD.ff_eps[e]);
+        for (int f = 0; f < SD.F; ++f) {
+          const double* w = SD.ff_freq + static_cast<std::size_t>(f) * D;
+          const double* a = SD.ff_amp + static_cast<std::size_t>(f) * D;
+          for (int p = 0; p < pn; ++p) {
+            double arg = SD.ff_phase[f];
+            for (int r = 0; r < D; ++r) arg += w[r] * static_cast<double>(y[static_cast<std::size_t>(r) * ld + p]);
+            const Scalar cf = eps * static_cast<Scalar>(std::cos(arg));
+            for (int r = 0; r < D; ++r) s[static_cast<std::size_t>(r) * ld + p] += cf * static_cast<Scalar>(a[r]);
+          }
+        }
+      }
+    }
+    // history push, then x <- y_S
+    const int kp = T.keep[k];
+    if (H > 0 && kp >= 0) {
+      head = (head + H - 1) % H;
+      Scalar* dst = hbuf + static_cast<std::size_t>(head) * slab;
+      const Scalar* src = kp < S ? sbuf + static_cast<std::size_t>(kp) * slab : Yp[kp - S];
+      for (std::size_t q = 0; q < slab; ++q) dst[q] = src[q];
+    }
+    std::swap(Yp[0], Yp[S]);
+    if (bad_step < 0) {
+      const Scalar* x = Yp[0];
+      bool bad = false;
+      for (int r = 0; r < D; ++r) bad |= detail::any_nonfinite(x + static_cast<std::size_t>(r) * ld, pn);
+      if (bad) bad_step = k;
+    }
+  }
+  w.head = head;
+  w.bad_step = bad_step;
+}
+
+template <class Scalar>
+__attribute__((noinline)) void block_steps_generic(BlockWork<Scalar>& w) {
+  block_steps_impl(w, false);
+}
+
+#if defined(SCORELAB_DISPATCH_AVX2)
+/// The same step loop compiled for AVX2 (no FMA: the same bits as the generic copy).
+template <class Scalar>
+__attribute__((target("avx2"), noinline)) void block_steps_avx2(BlockWork<Scalar>& w) {
+  block_steps_impl(w, true);
+}
+#endif
+
+template <class Scalar>
+inline void block_steps(BlockWork<Scalar>& w) {
+#if defined(SCORELAB_DISPATCH_AVX2)
+  if (use_avx2()) return block_steps_avx2(w);
+#endif
+  block_steps_generic(w);
 }
 
 }  // namespace detail
@@ -378,87 +582,12 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
         for (int p = 0; p < pn; ++p)
           for (int r = 0; r < D; ++r)
             hbuf[h * slab + static_cast<std::size_t>(r) * ld + p] = hist_global[((p0 + p) * H + h) * D + r];
-      int head = ring_head[b];
-      long long bad_step = -1;
-      for (int k = k0; k < k1; ++k) {
-        for (int j = 0; j <= S; ++j) {
-          Scalar* y = (j == S) ? Yp[S] : Yp[j];
-          if (j > 0) {
-            const detail::StageOps& op = ops[static_cast<std::size_t>(k) * S + (j - 1)];
-            for (std::size_t q = 0; q < slab; ++q) y[q] = Scalar(0);
-            for (const detail::Term& t : op.terms) {
-              const Scalar* src = t.src == 0   ? Yp[t.idx]
-                                  : t.src == 1 ? sbuf.data() + static_cast<std::size_t>(t.idx) * slab
-                                               : hbuf.data() + static_cast<std::size_t>((head + t.idx) % H) * slab;
-              detail::block_axpy(t.c, m, d, src, y, ld, pn);
-            }
-            if (op.has_noise) {
-              detail::fill_normals(opt.seed, opt.particle_offset + p0,
-                                   static_cast<std::uint32_t>(static_cast<std::uint64_t>(k) * S + (j - 1)), D,
-                                   xi.data(), ld, pn);
-              detail::block_axpy(op.noise, m, d, xi.data(), y, ld, pn);
-            }
-          }
-          if (j == S) break;
-          const int e = T.eval[static_cast<std::size_t>(k) * S + j];
-          if (e < 0) continue;
-          Scalar* s = sbuf.data() + static_cast<std::size_t>(j) * slab;
-          mixture_score_block(caches[e], y, ld, pn, s, ld, static_cast<Scalar*>(nullptr), ws);
-          if (SD.bias) {
-            const double* bv = SD.bias + static_cast<std::size_t>(e) * D;
-            for (int r = 0; r < D; ++r) {
-              const Scalar br = static_cast<Scalar>(bv[r]);
-              for (int p = 0; p < pn; ++p) s[static_cast<std::size_t>(r) * ld + p] += br;
-            }
-          }
-          if (SD.lin_scalar) {
-            const Scalar l = static_cast<Scalar>(SD.lin_scalar[e]);
-            if (l != Scalar(0))
-              for (std::size_t q = 0; q < slab; ++q) s[q] += l * y[q];
-          }
-          if (SD.lin) {
-            const double* A = SD.lin + static_cast<std::size_t>(e) * D * D;
-            for (int r = 0; r < D; ++r) {
-              Scalar* sr = s + static_cast<std::size_t>(r) * ld;
-              for (int c = 0; c < D; ++c) {
-                const Scalar a = static_cast<Scalar>(A[static_cast<std::size_t>(r) * D + c]);
-                if (a == Scalar(0)) continue;
-                const Scalar* yc = y + static_cast<std::size_t>(c) * ld;
-                for (int p = 0; p < pn; ++p) sr[p] += a * yc[p];
-              }
-            }
-          }
-          if (SD.F > 0 && SD.ff_eps && SD.ff_eps[e] != 0.0) {
-            const Scalar eps = static_cast<Scalar>(SD.ff_eps[e]);
-            for (int f = 0; f < SD.F; ++f) {
-              const double* w = SD.ff_freq + static_cast<std::size_t>(f) * D;
-              const double* a = SD.ff_amp + static_cast<std::size_t>(f) * D;
-              for (int p = 0; p < pn; ++p) {
-                double arg = SD.ff_phase[f];
-                for (int r = 0; r < D; ++r) arg += w[r] * static_cast<double>(y[static_cast<std::size_t>(r) * ld + p]);
-                const Scalar cf = eps * static_cast<Scalar>(std::cos(arg));
-                for (int r = 0; r < D; ++r) s[static_cast<std::size_t>(r) * ld + p] += cf * static_cast<Scalar>(a[r]);
-              }
-            }
-          }
-        }
-        // history push, then x <- y_S
-        const int kp = T.keep[k];
-        if (H > 0 && kp >= 0) {
-          head = (head + H - 1) % H;
-          Scalar* dst = hbuf.data() + static_cast<std::size_t>(head) * slab;
-          const Scalar* src = kp < S ? sbuf.data() + static_cast<std::size_t>(kp) * slab : Yp[kp - S];
-          for (std::size_t q = 0; q < slab; ++q) dst[q] = src[q];
-        }
-        std::swap(Yp[0], Yp[S]);
-        if (bad_step < 0) {
-          const Scalar* x = Yp[0];
-          bool bad = false;
-          for (int r = 0; r < D; ++r) bad |= detail::any_nonfinite(x + static_cast<std::size_t>(r) * ld, pn);
-          if (bad) bad_step = k;
-        }
-      }
-      ring_head[b] = head;
+      detail::BlockWork<Scalar> w{&ops, &T, &SD, caches.data(), Yp.data(), sbuf.data(), hbuf.data(), xi.data(),
+                                  &ws, k0, k1, S, H, m, d, D, pn, ld, slab, opt.seed, opt.particle_offset + p0,
+                                  ring_head[b], -1};
+      detail::block_steps(w);
+      ring_head[b] = w.head;
+      const long long bad_step = w.bad_step;
       for (int p = 0; p < pn; ++p)
         for (int r = 0; r < D; ++r) state[(p0 + p) * D + r] = Yp[0][static_cast<std::size_t>(r) * ld + p];
       for (int h = 0; h < H; ++h)
