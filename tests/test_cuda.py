@@ -24,7 +24,14 @@ from scorelab import errors
 from scorelab.cld import CLD
 from scorelab.grids import grid
 from scorelab.processes import VE, VP
-from scorelab.sample import _COV_CODE, init_law, prepare, sample, seed_key
+from scorelab.sample import (
+    InitLaw,
+    init_law,
+    prepare,
+    run_arguments,
+    sample,
+    table_arguments,
+)
 from scorelab.targets import Gaussian, GaussianMixture
 
 
@@ -147,47 +154,12 @@ def _prep(target, proc, scheme, error=None, steps=7, **opts):
     return prepare(target, proc, scheme, g, error, opts), proc
 
 
-def _table_args(prep):
-    tab, ph = prep.table, prep.phase
-    return (
-        ph.weights,
-        ph.means,
-        ph.covariances,
-        _COV_CODE[ph.covariance_type],
-        tab.m,
-        tab.Y,
-        tab.B,
-        tab.E,
-        tab.C,
-        tab.eval,
-        tab.keep,
-        tab.history,
-        prep.Phi,
-        prep.Ncov,
-    )
+_table_args = table_arguments
 
 
 def _run_args(prep, proc, n=16):
-    t = prep.terms
     D = prep.D
-    return (
-        *_table_args(prep),
-        t.bias,
-        t.lin,
-        t.lin_scalar,
-        t.ff_eps,
-        t.ff_freq,
-        t.ff_phase,
-        t.ff_amp,
-        None,
-        np.zeros(D),
-        np.eye(D),
-        n,
-        1,
-        0,
-        1,
-        0,
-    )
+    return run_arguments(prep, InitLaw(mean=np.zeros(D), chol=np.eye(D)), n, 1, 0, 1, 0)
 
 
 def _unpack_dense(P, m):
@@ -320,25 +292,7 @@ def _full_args(target, proc, scheme, n, steps, error=None, init=None, seed=123, 
     g = grid("uniform", steps, process=proc, delta=1e-2)
     prep = prepare(target, proc, scheme, g, error, opts)
     il = init_law(init, proc, target, float(prep.table.times[0]), n, seed)
-    t = prep.terms
-    return (
-        *_table_args(prep),
-        t.bias,
-        t.lin,
-        t.lin_scalar,
-        t.ff_eps,
-        t.ff_freq,
-        t.ff_phase,
-        t.ff_amp,
-        il.x0,
-        il.mean,
-        il.chol,
-        n,
-        seed_key(seed),
-        0,
-        1,
-        0,
-    )
+    return run_arguments(prep, il, n, seed, 0, 1, 0)
 
 
 def _cpu_vs_emulated(

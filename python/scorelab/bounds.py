@@ -750,6 +750,29 @@ def regime_shift_time(
 # ---------------------------------------------------------------------------
 
 
+def _chen_constants(
+    L: float,
+    d: int,
+    m2: float,
+    h: float,
+    T: float,
+    eps_score: float,
+    kl_init: float,
+    C: float,
+) -> dict[str, Any]:
+    """Paper 1's constants, validated, in the order of the bounds' signatures."""
+    return {
+        "L": _pos(L, "L"),
+        "d": check_int(d, "d", 1),
+        "m2": _pos(m2, "m2", allow_zero=True),
+        "h": _pos(h, "h"),
+        "T": _pos(T, "T"),
+        "eps_score": _pos(eps_score, "eps_score", allow_zero=True),
+        "kl_init": _pos(kl_init, "kl_init", allow_zero=True),
+        "C": _pos(C, "C"),
+    }
+
+
 def chen_tv_bound(
     L: float,
     d: int,
@@ -800,14 +823,8 @@ def chen_tv_bound(
     Bound
         ``metric="TV"``; terms initialisation, discretisation, score.
     """
-    L = _pos(L, "L")
-    d = check_int(d, "d", 1)
-    m2 = _pos(m2, "m2", allow_zero=True)
-    h = _pos(h, "h")
-    T = _pos(T, "T")
-    eps = _pos(eps_score, "eps_score", allow_zero=True)
-    kl = _pos(kl_init, "kl_init", allow_zero=True)
-    C = _pos(C, "C")
+    k = _chen_constants(L, d, m2, h, T, eps_score, kl_init, C)
+    L, d, m2, h, T, eps, kl, C = k.values()
     init = C * math.sqrt(kl) * math.exp(-T)
     disc = C * (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T)
     score = C * eps * math.sqrt(T)
@@ -820,16 +837,7 @@ def chen_tv_bound(
         paper="Chen et al. 2023 (arXiv:2209.11215), Theorem 2",
         form="C (sqrt(KL) e^-T + (L sqrt(dh) + L m2 h) sqrt(T) + eps sqrt(T)) "
         "[read; universal constant C not given in the paper]",
-        constants={
-            "L": L,
-            "d": d,
-            "m2": m2,
-            "h": h,
-            "T": T,
-            "eps_score": eps,
-            "kl_init": kl,
-            "C": C,
-        },
+        constants=k,
         valid=bool(h * L <= 1.0 and L >= 1.0),
     )
 
@@ -863,14 +871,8 @@ def chen_kl_bound(
     Bound
         ``metric="KL"``.
     """
-    L = _pos(L, "L")
-    d = check_int(d, "d", 1)
-    m2 = _pos(m2, "m2", allow_zero=True)
-    h = _pos(h, "h")
-    T = _pos(T, "T")
-    eps = _pos(eps_score, "eps_score", allow_zero=True)
-    kl = _pos(kl_init, "kl_init", allow_zero=True)
-    C = _pos(C, "C")
+    k = _chen_constants(L, d, m2, h, T, eps_score, kl_init, C)
+    L, d, m2, h, T, eps, kl, C = k.values()
     init = kl * math.exp(-2.0 * T)
     disc = C * (L * L * d * h + L * L * m2 * m2 * h * h) * T
     score = C * eps * eps * T
@@ -883,16 +885,7 @@ def chen_kl_bound(
         paper="Chen et al. 2023 (arXiv:2209.11215), path-space KL (Girsanov)",
         form="KL e^{-2T} + C (L^2 d h + L^2 m2^2 h^2) T + C eps^2 T "
         "[read up to C; the e^{-2T} initialisation term derived]",
-        constants={
-            "L": L,
-            "d": d,
-            "m2": m2,
-            "h": h,
-            "T": T,
-            "eps_score": eps,
-            "kl_init": kl,
-            "C": C,
-        },
+        constants=k,
         valid=bool(h * L <= 1.0 and L >= 1.0),
     )
 

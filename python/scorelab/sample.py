@@ -225,6 +225,62 @@ def prepare(
     return Prepared(table, st, phase, Phi, Ncov, terms, D, target.dim)
 
 
+def table_arguments(prep: Prepared) -> tuple[Any, ...]:
+    """The mixture, coefficient table and stage maps, in the executors' argument order.
+
+    One place for the leading arguments of ``run_table_f64/f32`` (CPU and CUDA
+    modules) and of the CUDA module's ``pack_table_*``.
+    """
+    tab, ph = prep.table, prep.phase
+    return (
+        ph.weights,
+        ph.means,
+        ph.covariances,
+        _COV_CODE[ph.covariance_type],
+        tab.m,
+        tab.Y,
+        tab.B,
+        tab.E,
+        tab.C,
+        tab.eval,
+        tab.keep,
+        tab.history,
+        prep.Phi,
+        prep.Ncov,
+    )
+
+
+def run_arguments(
+    prep: Prepared,
+    il: InitLaw,
+    n: int,
+    seed: Any,
+    particle_offset: int,
+    threads: int,
+    block: int,
+) -> tuple[Any, ...]:
+    """All positional arguments of ``run_table_f64/f32`` for one run."""
+    t = prep.terms
+    return (
+        *table_arguments(prep),
+        t.bias,
+        t.lin,
+        t.lin_scalar,
+        t.ff_eps,
+        t.ff_freq,
+        t.ff_phase,
+        t.ff_amp,
+        il.x0,
+        il.mean,
+        il.chol,
+        n,
+        seed_key(seed),
+        particle_offset,
+        threads,
+        block,
+    )
+
+
 def sample(
     target: Target,
     process: Process,
@@ -328,7 +384,7 @@ def sample(
         raise ValueError("return_device_array=True needs device='cuda'")
     cuda = cuda_core() if device == "cuda" else None  # RuntimeError: not built / no GPU
     prep = prepare(target, process, scheme, grid, score_error, scheme_options)
-    tab, phase = prep.table, prep.phase
+    tab = prep.table
     # check memory before init_law, which may draw n initial states itself
     x0_given = not (init is None or isinstance(init, (str, Gaussian))) or (
         isinstance(init, str) and init == "exact"
@@ -345,41 +401,11 @@ def sample(
             f"particle_offset (the batches together equal one run)"
         )
     il = init_law(init, process, target, float(tab.times[0]), n, seed, particle_offset)
-    t = prep.terms
     backend = core() if cuda is None else cuda
     fn = backend.run_table_f64 if dtype == "float64" else backend.run_table_f32
     extra = {} if cuda is None else {"return_device_array": bool(return_device_array)}
     state, bad_step, bad_count = fn(
-        phase.weights,
-        phase.means,
-        phase.covariances,
-        _COV_CODE[phase.covariance_type],
-        tab.m,
-        tab.Y,
-        tab.B,
-        tab.E,
-        tab.C,
-        tab.eval,
-        tab.keep,
-        tab.history,
-        prep.Phi,
-        prep.Ncov,
-        t.bias,
-        t.lin,
-        t.lin_scalar,
-        t.ff_eps,
-        t.ff_freq,
-        t.ff_phase,
-        t.ff_amp,
-        il.x0,
-        il.mean,
-        il.chol,
-        n,
-        seed_key(seed),
-        particle_offset,
-        threads,
-        blk,
-        **extra,
+        *run_arguments(prep, il, n, seed, particle_offset, threads, blk), **extra
     )
     if bad_step >= 0 and on_nonfinite != "ignore":
         k = int(bad_step)
