@@ -18,6 +18,8 @@ from scorelab.bounds import (
     _mixture_derivs,
     _numerical_kappa,
     certified_pfode_w2,
+    chen_cld_path_kl_lower_bound,
+    chen_cld_tv_bound,
     chen_iteration_complexity,
     chen_kl_bound,
     chen_tv_bound,
@@ -213,6 +215,47 @@ def test_chen_kl_bound_scales_like_dhT() -> None:
     k2 = chen_kl_bound(1.0, 20, 0.0, 0.02, 10.0, 0.0, 1.0)
     assert k2.discretisation == pytest.approx(8.0 * k1.discretisation)
     assert k1.initialisation == pytest.approx(math.exp(-10.0))
+
+
+def test_chen_cld_tv_bound_terms_and_measured_tv() -> None:
+    """Theorem 6 reduces to Theorem 2's terms at FI = 0, c = 1, and stays above
+    the TV of the exact CLD output law (upper estimate) on a Gaussian target."""
+    from scorelab.cld import CLD
+    from scorelab.metrics import kl_gaussian, tv_gaussian_bounds
+
+    b = chen_cld_tv_bound(2.0, 10, 3.0, 0.01, 5.0, 0.1, 4.0, fi_init=0.0)
+    assert b.total == pytest.approx(
+        chen_tv_bound(2.0, 10, 3.0, 0.01, 5.0, 0.1, 4.0).total
+    )
+    b5 = chen_cld_tv_bound(2.0, 10, 3.0, 0.01, 5.0, 0.1, 4.0, fi_init=5.0, c=0.5)
+    assert b5.initialisation == pytest.approx(3.0 * math.exp(-2.5))
+    with pytest.raises(ValueError, match="fi_init"):
+        chen_cld_tv_bound(2.0, 10, 3.0, 0.01, 5.0, 0.1, 4.0, fi_init=-1.0)
+    rng = np.random.default_rng(0)
+    d = 4
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    S = Q @ np.diag([0.5, 0.8, 1.2, 2.0]) @ Q.T
+    m = np.full(d, 0.3)
+    proc = CLD()
+    kl = float(kl_gaussian(m, S, np.zeros(d), np.eye(d)))
+    fi = float(m @ m + np.trace(S - 2 * np.eye(d) + np.linalg.inv(S)))
+    m2 = float(np.sqrt(m @ m + np.trace(S)))
+    for N in (25, 100, 400):
+        g = grid("uniform", N, process=proc)
+        law = exact_law(Gaussian(m, S), proc, "ei-sde", g)
+        tv_up = tv_gaussian_bounds(law.mean, law.cov, m, S)[1]
+        bound = chen_cld_tv_bound(2.0, d, m2, (g[0] - g[-1]) / N, g[0], 0.0, kl, fi)
+        assert tv_up < bound.total
+
+
+def test_chen_cld_path_kl_lower_bound_is_dhT() -> None:
+    lo = chen_cld_path_kl_lower_bound(d=10, h=0.01, T=5.0)
+    assert lo.metric == "KL" and lo.total == pytest.approx(0.5) == lo.discretisation
+    assert chen_cld_path_kl_lower_bound(20, 0.02, 10.0, C=0.5).total == pytest.approx(
+        2.0
+    )
+    with pytest.raises(ValueError, match="h"):
+        chen_cld_path_kl_lower_bound(10, 0.0, 5.0)
 
 
 def test_chen_iteration_complexity_meets_eps_and_scales_with_d() -> None:

@@ -74,6 +74,8 @@ __all__ = [
     "FlowConstants",
     "GaussianConstants",
     "certified_pfode_w2",
+    "chen_cld_path_kl_lower_bound",
+    "chen_cld_tv_bound",
     "chen_iteration_complexity",
     "chen_kl_bound",
     "chen_tv_bound",
@@ -887,6 +889,100 @@ def chen_kl_bound(
         "[read up to C; the e^{-2T} initialisation term derived]",
         constants=k,
         valid=bool(h * L <= 1.0 and L >= 1.0),
+    )
+
+
+def chen_cld_tv_bound(
+    L: float,
+    d: int,
+    m2: float,
+    h: float,
+    T: float,
+    eps_score: float,
+    kl_init: float,
+    fi_init: float,
+    c: float = 1.0,
+    C: float = 1.0,
+) -> Bound:
+    r"""Paper 1, Theorem 6: TV of the critically damped Langevin (CLD) sampler.
+
+        .. math::
+
+            \mathrm{TV}(p_T, q) \lesssim \sqrt{\mathrm{KL}(q\|N(0,I)) + \mathrm{FI}(q\|
+            N(0,I))}\;e^{-cT} + (L\sqrt{d h} + L m_2 h)\sqrt T
+            + arepsilon_{score}\sqrt T,
+
+        the three terms of :func:`chen_tv_bound` with the initialisation term
+        carrying the relative Fisher information :math:`\mathrm{FI}(q\|N(0,I)) =
+        E_q|
+    abla\log q -
+    abla\log\gamma|^2` (for :math:`q = N(m, S)`:
+        :math:`|m|^2 + \mathrm{tr}(S - 2I + S^{-1})`) and a decay rate c: CLD is not
+        better than DDPM in this bound [read]. The rate c and the factor C are
+        universal constants the paper does not give [read]; both are parameters
+        (default 1). ``eps_score`` bounds the L2 error of the *velocity* score, the
+        only one the reverse CLD uses. Hypotheses as in :func:`chen_tv_bound`.
+
+        Returns
+        -------
+        Bound
+            ``metric="TV"``; terms initialisation, discretisation, score.
+    """
+    k = _chen_constants(L, d, m2, h, T, eps_score, kl_init, C)
+    L, d, m2, h, T, eps, kl, C = k.values()
+    fi = _pos(fi_init, "fi_init", allow_zero=True)
+    c = _pos(c, "c")
+    init = C * math.sqrt(kl + fi) * math.exp(-c * T)
+    disc = C * (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T)
+    score = C * eps * math.sqrt(T)
+    return Bound(
+        metric="TV",
+        initialisation=init,
+        discretisation=disc,
+        score=score,
+        total=init + disc + score,
+        paper="Chen et al. 2023 (arXiv:2209.11215), Theorem 6 (CLD)",
+        form="C (sqrt(KL + FI) e^{-cT} + (L sqrt(dh) + L m2 h) sqrt(T) + eps sqrt(T)) "
+        "[read; universal constants c and C not given in the paper]",
+        constants={**k, "fi_init": fi, "c": c},
+        valid=bool(h * L <= 1.0 and L >= 1.0),
+    )
+
+
+def chen_cld_path_kl_lower_bound(d: int, h: float, T: float, C: float = 1.0) -> Bound:
+    r"""Paper 1, Theorem 7: the path-space KL of CLD's sampler is at least ~ d h T.
+
+    .. math::
+
+        \mathrm{KL}(	ext{exact reverse path} \,\|\, 	ext{sampler path})
+        \gtrsim d\,h\,T,
+
+    even with the exact score, i.e. CLD's discretisation term in the
+    path-space analysis is no smaller than DDPM's (:func:`chen_kl_bound`), which
+    is why the paper conjectures no improvement in the dimension dependence
+    [read]. The universal constant C is not given [read]; a parameter (default
+    1). A lower bound: its value is in ``total`` (and ``discretisation``).
+
+    Returns
+    -------
+    Bound
+        ``metric="KL"``; only the discretisation term is non-zero.
+    """
+    d = check_int(d, "d", 1)
+    h = _pos(h, "h")
+    T = _pos(T, "T")
+    C = _pos(C, "C")
+    disc = C * d * h * T
+    return Bound(
+        metric="KL",
+        initialisation=0.0,
+        discretisation=disc,
+        score=0.0,
+        total=disc,
+        paper="Chen et al. 2023 (arXiv:2209.11215), Theorem 7 (CLD lower bound)",
+        form="C d h T [read up to C; a LOWER bound on the path KL]",
+        constants={"d": d, "h": h, "T": T, "C": C},
+        valid=True,
     )
 
 
