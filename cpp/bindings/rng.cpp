@@ -1,31 +1,62 @@
 // Bindings: counter-based normals (for tests and for reproducible host-side draws).
 #include <scorelab/philox.hpp>
+#include <scorelab/scheme.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
 
 #include "common.hpp"
 
 namespace scorelab_py {
 
+namespace {
+template <class Scalar>
+py::object draw(std::uint64_t seed, std::uint64_t particle0, std::size_t n, std::uint32_t lane, int D,
+                bool vectorised) {
+  carray<Scalar> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(D)});
+  Scalar* o = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;  // pure arithmetic on an owned buffer
+    if (vectorised) {
+      // blocks of up to 256 particles, structure of arrays, as in the executors
+      constexpr std::size_t B = 256;
+      std::vector<Scalar> xi(static_cast<std::size_t>(D) * B);
+      for (std::size_t p0 = 0; p0 < n; p0 += B) {
+        const int pn = static_cast<int>(std::min(B, n - p0));
+        scorelab::detail::fill_normals(seed, particle0 + p0, lane, D, xi.data(), B, pn);
+        for (int p = 0; p < pn; ++p)
+          for (int r = 0; r < D; ++r) o[(p0 + p) * D + r] = xi[static_cast<std::size_t>(r) * B + p];
+      }
+    } else {
+      for (std::size_t p = 0; p < n; ++p)
+        for (int q = 0; q < (D + 1) / 2; ++q) {
+          Scalar z0, z1;
+          scorelab::normal_pair_as<Scalar>(seed, particle0 + p, lane, static_cast<std::uint32_t>(q), z0, z1);
+          o[p * D + 2 * q] = z0;
+          if (2 * q + 1 < D) o[p * D + 2 * q + 1] = z1;
+        }
+    }
+  }
+  return std::move(out);
+}
+}  // namespace
+
 void register_rng(py::module_& m) {
   m.def(
       "philox_normals",
-      [](std::uint64_t seed, std::uint64_t particle0, std::size_t n, std::uint32_t lane, int D) {
+      [](std::uint64_t seed, std::uint64_t particle0, std::size_t n, std::uint32_t lane, int D,
+         const std::string& dtype, bool vectorised) -> py::object {
         if (D < 1) throw std::invalid_argument("D must be >= 1");
-        carray<double> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(D)});
-        double* o = out.mutable_data();
-        {
-          py::gil_scoped_release nogil;  // pure arithmetic on an owned buffer
-          for (std::size_t p = 0; p < n; ++p)
-            for (int q = 0; q < (D + 1) / 2; ++q) {
-              double z0, z1;
-              scorelab::normal_pair(seed, particle0 + p, lane, static_cast<std::uint32_t>(q), z0, z1);
-              o[p * D + 2 * q] = z0;
-              if (2 * q + 1 < D) o[p * D + 2 * q + 1] = z1;
-            }
-        }
-        return out;
+        if (dtype == "float64") return draw<double>(seed, particle0, n, lane, D, vectorised);
+        if (dtype == "float32") return draw<float>(seed, particle0, n, lane, D, vectorised);
+        throw std::invalid_argument("dtype must be 'float64' or 'float32', got '" + dtype + "'");
       },
       py::arg("seed"), py::arg("particle0"), py::arg("n"), py::arg("lane"), py::arg("D"),
-      "N(0, 1) draws of shape (n, D) for particles particle0.. on one lane.");
+      py::arg("dtype") = "float64", py::arg("vectorised") = false,
+      "N(0, 1) draws of shape (n, D) for particles particle0.. on one lane: the stage noise\n"
+      "of a run in that dtype, one particle at a time (normal_pair_as) or through the\n"
+      "executors' blocked, vectorised generator (the same numbers).");
   m.def(
       "philox4x32_10",
       [](std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3, std::uint32_t k0,

@@ -214,15 +214,15 @@ SCORELAB_HD void combine_stage(const RunView& P, const PackedTerm* terms, int nt
   if (!has_noise) return;
   const std::uint32_t lane = static_cast<std::uint32_t>(static_cast<std::uint64_t>(k) * S + (j - 1));
   for (int q = 0; q < (D + 1) / 2; ++q) {
-    double z[2];
-    normal_pair(P.seed, P.offset + p, lane, static_cast<std::uint32_t>(q), z[0], z[1]);
+    Scalar z[2];
+    normal_pair_as<Scalar>(P.seed, P.offset + p, lane, static_cast<std::uint32_t>(q), z[0], z[1]);
     for (int h = 0; h < 2; ++h) {
       const int coord = 2 * q + h;
       if (coord >= D) break;
       // coordinate b*d + r of xi feeds y[a*d + r] for every a; for a fixed target the
       // b = 0 contribution comes first, as in the CPU's block loop
       const int b = coord / d, r = coord - b * d;
-      const Scalar xi = static_cast<Scalar>(z[h]);
+      const Scalar xi = z[h];
       for (int a = 0; a < m; ++a) {
         const Scalar cab = static_cast<Scalar>(noise[a * m + b]);
         if (cab == Scalar(0)) continue;

@@ -144,7 +144,7 @@ inline void softmax_block(int K, int P, Scalar* lp, Scalar* mx, Scalar* sm, Scal
   for (int k = 0; k < K; ++k) {
     Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
     for (int p = 0; p < P; ++p) {
-      lpk[p] = fastmath::exp(lpk[p] - mx[p]);
+      lpk[p] = fastmath::exp_nonpositive(lpk[p] - mx[p]);
       sm[p] += lpk[p];
     }
   }

@@ -174,20 +174,23 @@ SCORELAB_ALWAYS_INLINE void block_axpy(const double* c, int m, int d, const Scal
 
 #if defined(SCORELAB_DISPATCH_AVX2)
 /// normal_pairs compiled for AVX2 (the same numbers: integer ops, and no FMA).
+template <class Scalar>
 __attribute__((target("avx2"), flatten)) inline void normal_pairs_avx2(std::uint64_t seed, std::uint64_t p0,
                                                                       std::uint32_t lane, std::uint32_t pair,
-                                                                      int P, double* z0, double* z1) {
-  philox_uniforms_avx2(seed, p0, lane, pair, P, z0, z1);
-  for (int p = 0; p < P; ++p) box_muller(z0[p], z1[p], z0[p], z1[p]);
+                                                                      int P, Scalar* z0, Scalar* z1) {
+  double u1[64], u2[64];
+  philox_uniforms_avx2(seed, p0, lane, pair, P, u1, u2);
+  box_muller_block(u1, u2, P, z0, z1);
 }
 #endif
 
-/// Fill xi (D rows of stride ld) with N(0, 1) noise of `lane` for particles p0..p0+P-1.
+/// Fill xi (D rows of stride ld) with N(0, 1) noise of `lane` for particles p0..p0+P-1
+/// (normal_pair_as<Scalar>: double or single-precision Box–Muller).
 template <class Scalar>
 inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lane, int D, Scalar* xi,
                          std::size_t ld, int P) {
   constexpr int chunk = 64;
-  double z0[chunk], z1[chunk];
+  Scalar z0[chunk], z1[chunk];
   const int pairs = (D + 1) / 2;
   for (int q = 0; q < pairs; ++q) {
     Scalar* r0 = xi + static_cast<std::size_t>(2 * q) * ld;
@@ -201,9 +204,9 @@ inline void fill_normals(std::uint64_t seed, std::uint64_t p0, std::uint32_t lan
       else
 #endif
         normal_pairs(seed, p0 + static_cast<std::uint64_t>(c0), lane, static_cast<std::uint32_t>(q), pc, z0, z1);
-      for (int p = 0; p < pc; ++p) r0[c0 + p] = static_cast<Scalar>(z0[p]);
+      for (int p = 0; p < pc; ++p) r0[c0 + p] = z0[p];
       if (r1)
-        for (int p = 0; p < pc; ++p) r1[c0 + p] = static_cast<Scalar>(z1[p]);
+        for (int p = 0; p < pc; ++p) r1[c0 + p] = z1[p];
     }
   }
 }
@@ -289,7 +292,7 @@ SCORELAB_ALWAYS_INLINE void fused_stage_m1(const Scalar* const* src, const Scala
                                            Scalar* y, std::size_t ld, int D, int P, std::uint64_t seed,
                                            std::uint64_t p0, std::uint32_t lane, bool avx2) {
   constexpr int chunk = 64;
-  double z[2][chunk];
+  Scalar z[2][chunk];
   const int pairs = (D + 1) / 2;
   for (int q = 0; q < pairs; ++q) {
     for (int c0 = 0; c0 < P; c0 += chunk) {
@@ -304,13 +307,13 @@ SCORELAB_ALWAYS_INLINE void fused_stage_m1(const Scalar* const* src, const Scala
       for (int h = 0; h < 2 && 2 * q + h < D; ++h) {
         const std::size_t off = static_cast<std::size_t>(2 * q + h) * ld + static_cast<std::size_t>(c0);
         Scalar* o = y + off;
-        const double* zh = z[h];
+        const Scalar* zh = z[h];
         if (nt == 2) {
           const Scalar a0 = coef[0], a1 = coef[1];
           const Scalar* s0 = src[0] + off;
           const Scalar* s1 = src[1] + off;
           for (int p = 0; p < pc; ++p)
-            o[p] = ((Scalar(0) + a0 * s0[p]) + a1 * s1[p]) + cn * static_cast<Scalar>(zh[p]);
+            o[p] = ((Scalar(0) + a0 * s0[p]) + a1 * s1[p]) + cn * zh[p];
         } else {
           for (int p = 0; p < pc; ++p) o[p] = Scalar(0);
           for (int t = 0; t < nt; ++t) {
@@ -318,7 +321,7 @@ SCORELAB_ALWAYS_INLINE void fused_stage_m1(const Scalar* const* src, const Scala
             const Scalar* st = src[t] + off;
             for (int p = 0; p < pc; ++p) o[p] += a * st[p];
           }
-          for (int p = 0; p < pc; ++p) o[p] += cn * static_cast<Scalar>(zh[p]);
+          for (int p = 0; p < pc; ++p) o[p] += cn * zh[p];
         }
       }
     }
@@ -504,26 +507,23 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
   std::atomic<long long> first_bad{std::numeric_limits<long long>::max()};
   std::atomic<long long> bad_count{0};
 
-  // initial states
+  // initial states: the noise of the reserved lane, drawn per block in vector loops
+  // (fill_normals gives the numbers of normal_pair), then x = mean + L z
   {
     auto body = [&](std::size_t b) {
       const std::size_t p0 = b * P, pn = std::min<std::size_t>(P, n - p0);
-      std::vector<double> z(D);
+      if (init.x0) {
+        for (std::size_t q = 0; q < pn * D; ++q) state[p0 * D + q] = static_cast<Scalar>(init.x0[p0 * D + q]);
+        return;
+      }
+      const std::size_t ld = static_cast<std::size_t>(P);
+      std::vector<double> z(static_cast<std::size_t>(D) * ld);
+      detail::fill_normals(opt.seed, opt.particle_offset + p0, kInitLane, D, z.data(), ld, static_cast<int>(pn));
       for (std::size_t p = 0; p < pn; ++p) {
         Scalar* x = state + (p0 + p) * D;
-        if (init.x0) {
-          for (int r = 0; r < D; ++r) x[r] = static_cast<Scalar>(init.x0[(p0 + p) * D + r]);
-          continue;
-        }
-        for (int q = 0; q < (D + 1) / 2; ++q) {
-          double z0, z1;
-          normal_pair(opt.seed, opt.particle_offset + p0 + p, kInitLane, static_cast<std::uint32_t>(q), z0, z1);
-          z[2 * q] = z0;
-          if (2 * q + 1 < D) z[2 * q + 1] = z1;
-        }
         for (int r = 0; r < D; ++r) {
           double s = init.mean[r];
-          for (int c = 0; c <= r; ++c) s += init.chol[static_cast<std::size_t>(r) * D + c] * z[c];
+          for (int c = 0; c <= r; ++c) s += init.chol[static_cast<std::size_t>(r) * D + c] * z[static_cast<std::size_t>(c) * ld + p];
           x[r] = static_cast<Scalar>(s);
         }
       }
