@@ -1,6 +1,5 @@
 """A small sampling call for valgrind memcheck (see the README's developer notes)."""
 
-
 import scorelab as sl
 
 gm = sl.GaussianMixture(

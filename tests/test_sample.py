@@ -112,7 +112,9 @@ def test_float32_noise_is_float64_noise_rounded():
     b = core.philox_normals(seed_key(2), 0, 50000, 4, 2, "float32")
     assert np.max(np.abs(b - a) / (1 + np.abs(a))) < 4e-6
     assert not np.array_equal(b, a.astype(np.float32))  # its own transform
-    mix = GaussianMixture([0.5, 0.5], [[-1.0, 0.5], [1.0, -0.5]], [0.3, 0.6], "spherical")
+    mix = GaussianMixture(
+        [0.5, 0.5], [[-1.0, 0.5], [1.0, -0.5]], [0.3, 0.6], "spherical"
+    )
     proc = VP()
     g = grid("uniform", 25, process=proc)
     x64 = sample(mix, proc, "ei-sde", g, 4000, seed=6)

@@ -254,9 +254,11 @@ inline void vstore(Scalar* p, const V& v) {
 /// p0 + PB (X: rows of stride sP). U is lower triangular with explicit zeros above the
 /// diagonal, so the c loop may run to rb + NR - 1: the extra terms add +0 and change
 /// no bit. Register-blocked NR x PB tile (two SIMD vectors per row); every element
-/// sums over c in increasing order (a multiply and an add, each rounded).
+/// sums over c in increasing order (a multiply and an add, each rounded). The tile also
+/// adds its rows' squares to N[p] (|z|^2 accumulated row by row, in increasing order).
 template <int NR, int PB, class Scalar>
-inline void tri_tile(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int p0, Scalar* Z) {
+inline void tri_tile(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int p0, Scalar* Z,
+                     Scalar* N) {
   if constexpr (PB == 1) {
     Scalar a[NR];
     for (int i = 0; i < NR; ++i) a[i] = Scalar(0);
@@ -265,6 +267,9 @@ inline void tri_tile(const Scalar* U, int D, int rb, const Scalar* X, std::size_
       for (int i = 0; i < NR; ++i) a[i] += U[static_cast<std::size_t>(rb + i) * D + c] * x;
     }
     for (int i = 0; i < NR; ++i) Z[static_cast<std::size_t>(rb + i) * sP + p0] = a[i];
+    Scalar nrm = N[p0];
+    for (int i = 0; i < NR; ++i) nrm += a[i] * a[i];
+    N[p0] = nrm;
   } else {
     typedef typename Vec<Scalar, PB / 2>::type V;
     V a0[NR], a1[NR];
@@ -283,52 +288,58 @@ inline void tri_tile(const Scalar* U, int D, int rb, const Scalar* X, std::size_
         a1[i] += u * x1;
       }
     }
+    V n0 = vload<V>(N + p0), n1 = vload<V>(N + p0 + PB / 2);
     SCORELAB_UNROLL
     for (int i = 0; i < NR; ++i) {
       Scalar* zr = Z + static_cast<std::size_t>(rb + i) * sP + p0;
       vstore(zr, a0[i]);
       vstore(zr + PB / 2, a1[i]);
+      n0 += a0[i] * a0[i];
+      n1 += a1[i] * a1[i];
     }
+    vstore(N + p0, n0);
+    vstore(N + p0 + PB / 2, n1);
   }
 }
 
-/// O[cb + i][p] -= sum_{r >= cb + i} U[r][cb + i] W[r][p], r increasing (the terms
-/// with r < cb + i are +0 and change no bit).
+/// O[cb + i][p] -= wt[p] * sum_{r >= cb + i} U[r][cb + i] Z[r][p]: the sum over r in
+/// increasing order (the terms with r < cb + i are +0 and change no bit), then one
+/// multiply by the particle's weight (the softmax responsibility) per tile row.
 template <int NC, int PB, class Scalar>
-inline void tri_t_tile(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int p0, Scalar* O,
-                       std::size_t ldo) {
+inline void tri_t_tile(const Scalar* U, int D, int cb, const Scalar* Z, std::size_t sP, int p0, const Scalar* wt,
+                       Scalar* O, std::size_t ldo) {
   if constexpr (PB == 1) {
     Scalar a[NC];
-    for (int i = 0; i < NC; ++i) a[i] = O[static_cast<std::size_t>(cb + i) * ldo + p0];
+    for (int i = 0; i < NC; ++i) a[i] = Scalar(0);
     for (int r = cb; r < D; ++r) {
-      const Scalar w = W[static_cast<std::size_t>(r) * sP + p0];
-      for (int i = 0; i < NC; ++i) a[i] -= U[static_cast<std::size_t>(r) * D + cb + i] * w;
+      const Scalar z = Z[static_cast<std::size_t>(r) * sP + p0];
+      for (int i = 0; i < NC; ++i) a[i] += U[static_cast<std::size_t>(r) * D + cb + i] * z;
     }
-    for (int i = 0; i < NC; ++i) O[static_cast<std::size_t>(cb + i) * ldo + p0] = a[i];
+    for (int i = 0; i < NC; ++i) O[static_cast<std::size_t>(cb + i) * ldo + p0] -= wt[p0] * a[i];
   } else {
     typedef typename Vec<Scalar, PB / 2>::type V;
     V a0[NC], a1[NC];
     SCORELAB_UNROLL
     for (int i = 0; i < NC; ++i) {
-      const Scalar* o = O + static_cast<std::size_t>(cb + i) * ldo + p0;
-      a0[i] = vload<V>(o);
-      a1[i] = vload<V>(o + PB / 2);
+      a0[i] = V{} * Scalar(0);
+      a1[i] = a0[i];
     }
     for (int r = cb; r < D; ++r) {
-      const Scalar* wr = W + static_cast<std::size_t>(r) * sP + p0;
-      const V w0 = vload<V>(wr), w1 = vload<V>(wr + PB / 2);
+      const Scalar* zr = Z + static_cast<std::size_t>(r) * sP + p0;
+      const V z0 = vload<V>(zr), z1 = vload<V>(zr + PB / 2);
       SCORELAB_UNROLL
       for (int i = 0; i < NC; ++i) {
         const Scalar u = U[static_cast<std::size_t>(r) * D + cb + i];
-        a0[i] -= u * w0;
-        a1[i] -= u * w1;
+        a0[i] += u * z0;
+        a1[i] += u * z1;
       }
     }
+    const V w0 = vload<V>(wt + p0), w1 = vload<V>(wt + p0 + PB / 2);
     SCORELAB_UNROLL
     for (int i = 0; i < NC; ++i) {
       Scalar* o = O + static_cast<std::size_t>(cb + i) * ldo + p0;
-      vstore(o, a0[i]);
-      vstore(o + PB / 2, a1[i]);
+      vstore(o, vload<V>(o) - w0 * a0[i]);
+      vstore(o + PB / 2, vload<V>(o + PB / 2) - w1 * a1[i]);
     }
   }
 }
@@ -340,22 +351,24 @@ constexpr int tile_particles(int bytes) {
 }
 
 template <int NR, int PB, class Scalar>
-inline void tri_rows(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int P, Scalar* Z) {
+inline void tri_rows(const Scalar* U, int D, int rb, const Scalar* X, std::size_t sP, int P, Scalar* Z,
+                     Scalar* N) {
   int p = 0;
-  for (; p + PB <= P; p += PB) tri_tile<NR, PB>(U, D, rb, X, sP, p, Z);
-  for (; p < P; ++p) tri_tile<NR, 1>(U, D, rb, X, sP, p, Z);
+  for (; p + PB <= P; p += PB) tri_tile<NR, PB>(U, D, rb, X, sP, p, Z, N);
+  for (; p < P; ++p) tri_tile<NR, 1>(U, D, rb, X, sP, p, Z, N);
 }
 
 template <int NC, int PB, class Scalar>
-inline void tri_t_cols(const Scalar* U, int D, int cb, const Scalar* W, std::size_t sP, int P, Scalar* O,
-                       std::size_t ldo) {
+inline void tri_t_cols(const Scalar* U, int D, int cb, const Scalar* Z, std::size_t sP, int P, const Scalar* wt,
+                       Scalar* O, std::size_t ldo) {
   int p = 0;
-  for (; p + PB <= P; p += PB) tri_t_tile<NC, PB>(U, D, cb, W, sP, p, O, ldo);
-  for (; p < P; ++p) tri_t_tile<NC, 1>(U, D, cb, W, sP, p, O, ldo);
+  for (; p + PB <= P; p += PB) tri_t_tile<NC, PB>(U, D, cb, Z, sP, p, wt, O, ldo);
+  for (; p < P; ++p) tri_t_tile<NC, 1>(U, D, cb, Z, sP, p, wt, O, ldo);
 }
 
 /// Full-covariance score for any dimension: register-blocked triangular products
-/// (4 rows x 4 particles per tile). Same sums in the same order as the plain loops.
+/// (4 rows x PB particles per tile), |z|^2 accumulated inside the tiles and the
+/// responsibilities applied once per tile row (no separate passes over z).
 template <int PB, class Scalar>
 void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
                                 Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
@@ -375,18 +388,14 @@ void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* 
       const Scalar m = mk[c];
       for (int p = 0; p < P; ++p) dc[p] = yc[p] - m;
     }
+    for (int p = 0; p < P; ++p) lpk[p] = Scalar(0);  // |z|^2, accumulated by the tiles
     int rb = 0;
-    for (; rb + 4 <= D; rb += 4) tri_rows<4, PB>(Uk, D, rb, yd, sP, P, zk);
+    for (; rb + 4 <= D; rb += 4) tri_rows<4, PB>(Uk, D, rb, yd, sP, P, zk, lpk);
     switch (D - rb) {
-      case 3: tri_rows<3, PB>(Uk, D, rb, yd, sP, P, zk); break;
-      case 2: tri_rows<2, PB>(Uk, D, rb, yd, sP, P, zk); break;
-      case 1: tri_rows<1, PB>(Uk, D, rb, yd, sP, P, zk); break;
+      case 3: tri_rows<3, PB>(Uk, D, rb, yd, sP, P, zk, lpk); break;
+      case 2: tri_rows<2, PB>(Uk, D, rb, yd, sP, P, zk, lpk); break;
+      case 1: tri_rows<1, PB>(Uk, D, rb, yd, sP, P, zk, lpk); break;
       default: break;
-    }
-    for (int p = 0; p < P; ++p) lpk[p] = Scalar(0);
-    for (int r = 0; r < D; ++r) {
-      const Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
-      for (int p = 0; p < P; ++p) lpk[p] += zr[p] * zr[p];
     }
     const Scalar c = cc.logc[k];
     for (int p = 0; p < P; ++p) lpk[p] = c - Scalar(0.5) * lpk[p];
@@ -397,20 +406,18 @@ void mixture_score_full_blocked(const ComponentCache<Scalar>& cc, const Scalar* 
     Scalar* o = out + static_cast<std::size_t>(r) * ldo;
     for (int p = 0; p < P; ++p) o[p] = Scalar(0);
   }
+  Scalar* wt = ws.mx.data();  // the max is no longer needed: responsibilities of one component
   for (int k = 0; k < K; ++k) {
     const Scalar* lpk = lp + static_cast<std::size_t>(k) * sP;
     const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * D * D;
-    Scalar* zk = z + static_cast<std::size_t>(k) * D * sP;
-    for (int r = 0; r < D; ++r) {
-      Scalar* zr = zk + static_cast<std::size_t>(r) * sP;
-      for (int p = 0; p < P; ++p) zr[p] *= lpk[p] * sm[p];
-    }
+    const Scalar* zk = z + static_cast<std::size_t>(k) * D * sP;
+    for (int p = 0; p < P; ++p) wt[p] = lpk[p] * sm[p];
     int cb = 0;
-    for (; cb + 4 <= D; cb += 4) tri_t_cols<4, PB>(Uk, D, cb, zk, sP, P, out, ldo);
+    for (; cb + 4 <= D; cb += 4) tri_t_cols<4, PB>(Uk, D, cb, zk, sP, P, wt, out, ldo);
     switch (D - cb) {
-      case 3: tri_t_cols<3, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
-      case 2: tri_t_cols<2, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
-      case 1: tri_t_cols<1, PB>(Uk, D, cb, zk, sP, P, out, ldo); break;
+      case 3: tri_t_cols<3, PB>(Uk, D, cb, zk, sP, P, wt, out, ldo); break;
+      case 2: tri_t_cols<2, PB>(Uk, D, cb, zk, sP, P, wt, out, ldo); break;
+      case 1: tri_t_cols<1, PB>(Uk, D, cb, zk, sP, P, wt, out, ldo); break;
       default: break;
     }
   }
