@@ -56,31 +56,75 @@ SCORELAB_FM std::uint32_t as_u32(float f) {
   return u;
 }
 
-/// exp(xc) for xc in [-708, 709] (the shared core of exp and exp_nonpositive):
-/// Cody–Waite reduction to |r| <= ln 2 / 2, then 1 + r + r^2 q(r) with q the degree-9
-/// Chebyshev (near-minimax) fit of (e^r - 1 - r) / r^2, fitted in 60-digit arithmetic
-/// (approximation error 1.8e-17 relative), evaluated by Estrin's scheme: a short
-/// dependency chain for pipelined SIMD loops.
-SCORELAB_FM double exp_core(double xc) {
-  constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
-  constexpr double log2e = 1.4426950408889634074;
-  constexpr double ln2_hi = 6.93147180369123816490e-01;  // 32 trailing zero bits: k * ln2_hi exact
-  constexpr double ln2_lo = 1.90821492927058770002e-10;
-  const double kd = xc * log2e + shifter;
-  const std::uint64_t kbits = as_u64(kd);  // low bits: k + 1.5 * 2^52 (k two's complement)
-  const double k = kd - shifter;
-  const double r = (xc - k * ln2_hi) - k * ln2_lo;  // |r| <= ln 2 / 2
-  const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  const double a0 = 0.5000000000000001 + r * 0.16666666666666669;
-  const double a1 = 0.04166666666662413 + r * 0.008333333333330062;
-  const double a2 = 0.0013888888917213717 + r * 0.00019841269863053618;
-  const double a3 = 2.4801521295954376e-05 + r * 2.7557268459997064e-06;
-  const double a4 = 2.7620088445409746e-07 + r * 2.510038549551032e-08;
-  const double q = ((a0 + r2 * a1) + r4 * (a2 + r2 * a3)) + r8 * a4;
-  const double p = (1.0 + r) + r2 * q;
-  const double scale = as_double((kbits + 1023u) << 52);  // 2^k, k in [-1022, 1023]
-  return p * scale;
+/// Bits of t reinterpreted as I (same size): scalars, or GCC vectors of them.
+template <class I, class T>
+SCORELAB_FM I bit_cast_as(const T& t) {
+  static_assert(sizeof(I) == sizeof(T), "bit_cast_as needs equal sizes");
+  I i;
+  std::memcpy(&i, &t, sizeof i);
+  return i;
 }
+
+/// exp(xc) for xc in [-708, 709] (double; S = double) or [-87, 88] (S = float): the
+/// shared core of exp and exp_nonpositive. T is S or a GCC vector of S, I the unsigned
+/// integer of S's size (or its vector): the same operations on every lane.
+/// Cody–Waite reduction to |r| <= ln 2 / 2, then 1 + r + r^2 q(r) with q the Chebyshev
+/// (near-minimax) fit of (e^r - 1 - r) / r^2, fitted in 60-digit arithmetic: degree 9
+/// for double (approximation error 1.8e-17 relative), 4 for float (1.1e-8); Estrin's
+/// scheme, a short dependency chain for pipelined SIMD loops.
+template <class S, class T, class I>
+SCORELAB_FM T exp_core_t(T xc) {
+  if constexpr (sizeof(S) == 8) {
+    constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
+    constexpr double log2e = 1.4426950408889634074;
+    constexpr double ln2_hi = 6.93147180369123816490e-01;  // 32 trailing zero bits: k * ln2_hi exact
+    constexpr double ln2_lo = 1.90821492927058770002e-10;
+    const T kd = xc * log2e + shifter;
+    const I kbits = bit_cast_as<I>(kd);  // low bits: k + 1.5 * 2^52 (k two's complement)
+    const T k = kd - shifter;
+    const T r = (xc - k * ln2_hi) - k * ln2_lo;  // |r| <= ln 2 / 2
+    const T r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    const T a0 = 0.5000000000000001 + r * 0.16666666666666669;
+    const T a1 = 0.04166666666662413 + r * 0.008333333333330062;
+    const T a2 = 0.0013888888917213717 + r * 0.00019841269863053618;
+    const T a3 = 2.4801521295954376e-05 + r * 2.7557268459997064e-06;
+    const T a4 = 2.7620088445409746e-07 + r * 2.510038549551032e-08;
+    const T q = ((a0 + r2 * a1) + r4 * (a2 + r2 * a3)) + r8 * a4;
+    const T p = (1.0 + r) + r2 * q;
+    const T scale = bit_cast_as<T>(static_cast<I>((kbits + 1023u) << 52));  // 2^k, k in [-1022, 1023]
+    return p * scale;
+  } else {
+    constexpr float shifter = 12582912.0f;  // 1.5 * 2^23
+    constexpr float log2e = 1.44269502f;
+    constexpr float ln2_hi = 0.693145751953125f;  // 12 trailing zero bits
+    constexpr float ln2_lo = 1.428606765330187045e-06f;
+    const T kd = xc * log2e + shifter;
+    const I kbits = bit_cast_as<I>(kd);
+    const T k = kd - shifter;
+    const T r = (xc - k * ln2_hi) - k * ln2_lo;
+    const T r2 = r * r, r4 = r2 * r2;
+    const T q = ((0.5f + r * 0.16666576989698775f) + r2 * (0.041666554617204574f + r * 0.008363179052722578f)) +
+                r4 * 0.0013926183587713494f;
+    const T p = (1.0f + r) + r2 * q;
+    const T scale = bit_cast_as<T>(static_cast<I>((kbits + 127u) << 23));
+    return p * scale;
+  }
+}
+
+/// exp(x) for x <= 0 (softmax weights exp(l - max l)): 0 below -708 (double) or -87
+/// (float), NaN for NaN; T, I as in exp_core_t (a vector version for SIMD kernels).
+template <class S, class T, class I>
+SCORELAB_FM T exp_nonpositive_t(T x) {
+  const T lo = T{} + static_cast<S>(sizeof(S) == 8 ? -708.0 : -87.0);
+  const auto tiny = x < lo;
+  const T v = exp_core_t<S, T, I>(tiny ? lo : x);  // computed unconditionally: selects, not branches
+  return tiny ? T{} : v;
+}
+
+SCORELAB_FM double exp_core(double xc) { return exp_core_t<double, double, std::uint64_t>(xc); }
+SCORELAB_FM float exp_core(float xc) { return exp_core_t<float, float, std::uint32_t>(xc); }
+SCORELAB_FM double exp_nonpositive(double x) { return exp_nonpositive_t<double, double, std::uint64_t>(x); }
+SCORELAB_FM float exp_nonpositive(float x) { return exp_nonpositive_t<float, float, std::uint32_t>(x); }
 
 /// exp(x) in double precision; 0 below -708, clamped at exp(709) above.
 SCORELAB_FM double exp(double x) {
@@ -91,46 +135,12 @@ SCORELAB_FM double exp(double x) {
   return tiny ? 0.0 : v;
 }
 
-/// exp(x) for x <= 0 (softmax weights exp(l - max l)): 0 below -708, NaN for NaN.
-/// The same values as exp on that domain, without the upper clamp.
-SCORELAB_FM double exp_nonpositive(double x) {
-  const bool tiny = x < -708.0;
-  const double v = exp_core(tiny ? -708.0 : x);
-  return tiny ? 0.0 : v;
-}
-
-/// exp(xc) for xc in [-87, 88] in single precision: 1 + r + r^2 q(r), q the degree-4
-/// Chebyshev fit of (e^r - 1 - r) / r^2 (approximation error 1.1e-8 relative).
-SCORELAB_FM float exp_core(float xc) {
-  constexpr float shifter = 12582912.0f;  // 1.5 * 2^23
-  constexpr float log2e = 1.44269502f;
-  constexpr float ln2_hi = 0.693145751953125f;  // 12 trailing zero bits
-  constexpr float ln2_lo = 1.428606765330187045e-06f;
-  const float kd = xc * log2e + shifter;
-  const std::uint32_t kbits = as_u32(kd);
-  const float k = kd - shifter;
-  const float r = (xc - k * ln2_hi) - k * ln2_lo;
-  const float r2 = r * r, r4 = r2 * r2;
-  const float q = ((0.5f + r * 0.16666576989698775f) + r2 * (0.041666554617204574f + r * 0.008363179052722578f)) +
-                  r4 * 0.0013926183587713494f;
-  const float p = (1.0f + r) + r2 * q;
-  const float scale = as_float((kbits + 127u) << 23);
-  return p * scale;
-}
-
 /// exp(x) in single precision; 0 below -87, clamped at exp(88) above.
 SCORELAB_FM float exp(float x) {
   const bool tiny = x < -87.0f;
   float xc = tiny ? -87.0f : x;
   xc = xc > 88.0f ? 88.0f : xc;
   const float v = exp_core(xc);
-  return tiny ? 0.0f : v;
-}
-
-/// exp(x) for x <= 0 in single precision (see the double version).
-SCORELAB_FM float exp_nonpositive(float x) {
-  const bool tiny = x < -87.0f;
-  const float v = exp_core(tiny ? -87.0f : x);
   return tiny ? 0.0f : v;
 }
 

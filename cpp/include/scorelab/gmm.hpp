@@ -23,7 +23,14 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#if defined(__GNUC__)
+#define SCORELAB_ALWAYS_INLINE_GMM inline __attribute__((always_inline))
+#else
+#define SCORELAB_ALWAYS_INLINE_GMM inline
+#endif
 
 namespace scorelab {
 
@@ -153,11 +160,13 @@ inline void softmax_block(int K, int P, Scalar* lp, Scalar* mx, Scalar* sm, Scal
   for (int p = 0; p < P; ++p) sm[p] = Scalar(1) / sm[p];
 }
 
-/// Full-covariance score for a compile-time dimension DD: one pass over the block per
-/// component and per pass (the D x D loops are unrolled inside the particle loop, which
-/// vectorises). Same operations in the same order as the generic kernel.
+/// Full-covariance score for a compile-time dimension DD <= 2: one pass over the block
+/// per component and per pass (the D x D loops are unrolled inside the particle loop,
+/// which vectorises); the same operations in the same order as score_group_fixed. For
+/// d <= 2 this layout is faster (d = 2, K = 8: 5.8e7 against 5.3e7 particle-steps/s);
+/// from d = 3 the grouped one is (d = 3: 1.4x, d = 8: 2x).
 template <int DD, class Scalar>
-void mixture_score_full_fixed(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+void mixture_score_full_passes(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
                               Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
   const int K = cc.K;
   const std::size_t sP = static_cast<std::size_t>(P);
@@ -248,6 +257,101 @@ inline V vload(const Scalar* p) {
 template <class V, class Scalar>
 inline void vstore(Scalar* p, const V& v) {
   std::memcpy(p, &v, sizeof(V));
+}
+
+/// The fixed-dimension score of one group of particles: T = Scalar (one particle) or
+/// a SIMD vector of W Scalars (W consecutive particles from p), I the matching
+/// unsigned integer type. The group goes through all K components while its
+/// coordinates stay in registers; per component only z_k = U_k (y - m_k) and the
+/// log-weight (then the softmax weight) are kept, in zs (K x DD groups) and lw (K
+/// groups), which stay in L1. The operations and their order are those of
+/// mixture_score_full_passes (z, |z|^2 and the log-weight per component; max, exp and
+/// sum over components in order; then -sum_k w_k U_k^T z_k with w_k = e_k / sum), so
+/// every lane, and the scalar remainder, gets the same bits.
+template <int DD, class Scalar, class T, class I>
+SCORELAB_ALWAYS_INLINE_GMM void score_group_fixed(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld,
+                                                  int p, Scalar* out, std::size_t ldo, Scalar* logp, Scalar* lw,
+                                                  Scalar* zs) {
+  constexpr int W = static_cast<int>(sizeof(T) / sizeof(Scalar));
+  const int K = cc.K;
+  T yv[DD];
+  SCORELAB_UNROLL
+  for (int r = 0; r < DD; ++r) yv[r] = vload<T>(y + static_cast<std::size_t>(r) * ld + p);
+  T mx = T{};
+  for (int k = 0; k < K; ++k) {
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * DD * DD;
+    const Scalar* mk = cc.mean.data() + static_cast<std::size_t>(k) * DD;
+    T dv[DD];
+    SCORELAB_UNROLL
+    for (int c = 0; c < DD; ++c) dv[c] = yv[c] - mk[c];
+    T nrm = T{};
+    SCORELAB_UNROLL
+    for (int r = 0; r < DD; ++r) {
+      T acc = T{};
+      SCORELAB_UNROLL
+      for (int c = 0; c <= r; ++c) acc += Uk[r * DD + c] * dv[c];
+      vstore(zs + (static_cast<std::size_t>(k) * DD + r) * W, acc);
+      nrm += acc * acc;
+    }
+    const T lp = cc.logc[k] - Scalar(0.5) * nrm;
+    vstore(lw + static_cast<std::size_t>(k) * W, lp);
+    mx = k == 0 ? lp : (mx < lp ? lp : mx);  // std::max(mx, lp)
+  }
+  T sm = T{} + Scalar(1);
+  if (K == 1) {
+    // one component: its weight is exactly 1, even where |z|^2 overflows
+    if (logp) std::memcpy(logp + p, lw, sizeof(T));
+    vstore(lw, sm);
+  } else {
+    T sum = T{};
+    for (int k = 0; k < K; ++k) {
+      const T e = fastmath::exp_nonpositive_t<Scalar, T, I>(vload<T>(lw + static_cast<std::size_t>(k) * W) - mx);
+      vstore(lw + static_cast<std::size_t>(k) * W, e);
+      sum += e;
+    }
+    if (logp) {
+      Scalar m[W], su[W];
+      std::memcpy(m, &mx, sizeof(T));
+      std::memcpy(su, &sum, sizeof(T));
+      for (int l = 0; l < W; ++l) logp[p + l] = m[l] + std::log(su[l]);
+    }
+    sm = Scalar(1) / sum;
+  }
+  T acc[DD];
+  SCORELAB_UNROLL
+  for (int c = 0; c < DD; ++c) acc[c] = T{};
+  for (int k = 0; k < K; ++k) {
+    const Scalar* Uk = cc.U.data() + static_cast<std::size_t>(k) * DD * DD;
+    const T w = vload<T>(lw + static_cast<std::size_t>(k) * W) * sm;
+    T z[DD];
+    SCORELAB_UNROLL
+    for (int r = 0; r < DD; ++r) z[r] = vload<T>(zs + (static_cast<std::size_t>(k) * DD + r) * W);
+    SCORELAB_UNROLL
+    for (int r = 0; r < DD; ++r) {
+      const T zr = z[r] * w;
+      SCORELAB_UNROLL
+      for (int c = 0; c <= r; ++c) acc[c] -= Uk[r * DD + c] * zr;
+    }
+  }
+  SCORELAB_UNROLL
+  for (int c = 0; c < DD; ++c) vstore(out + static_cast<std::size_t>(c) * ldo + p, acc[c]);
+}
+
+/// Full-covariance score for a compile-time dimension 3 <= DD <= 8: groups of W
+/// particles in SIMD vectors (score_group_fixed), the remainder one at a time with the
+/// same operations.
+template <int DD, int W, class Scalar>
+void mixture_score_full_fixed(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld, int P,
+                              Scalar* out, std::size_t ldo, Scalar* logp, ScoreScratch<Scalar>& ws) {
+  typedef typename Vec<Scalar, W>::type V;
+  typedef std::conditional_t<sizeof(Scalar) == 8, std::uint64_t, std::uint32_t> U;
+  typedef typename Vec<U, W>::type VU;
+  Scalar* lw = ws.lp.data();  // K x W scratch (the block's K x P)
+  Scalar* zs = ws.z.data();   // K x DD x W (when z is kept rather than recomputed)
+  int p = 0;
+  if (P >= W)
+    for (; p + W <= P; p += W) score_group_fixed<DD, Scalar, V, VU>(cc, y, ld, p, out, ldo, logp, lw, zs);
+  for (; p < P; ++p) score_group_fixed<DD, Scalar, Scalar, U>(cc, y, ld, p, out, ldo, logp, lw, zs);
 }
 
 /// Z[rb + i][p] = sum_{c <= rb + i} U[rb + i][c] X[c][p] for i < NR and particles p0 <= p <
@@ -430,14 +534,14 @@ void mixture_score_block_impl(const ComponentCache<Scalar>& cc, const Scalar* y,
   const int K = cc.K, D = cc.D;
   if (cc.cov == CovType::Full) {
     switch (D) {
-      case 1: return detail::mixture_score_full_fixed<1>(cc, y, ld, P, out, ldo, logp, ws);
-      case 2: return detail::mixture_score_full_fixed<2>(cc, y, ld, P, out, ldo, logp, ws);
-      case 3: return detail::mixture_score_full_fixed<3>(cc, y, ld, P, out, ldo, logp, ws);
-      case 4: return detail::mixture_score_full_fixed<4>(cc, y, ld, P, out, ldo, logp, ws);
-      case 5: return detail::mixture_score_full_fixed<5>(cc, y, ld, P, out, ldo, logp, ws);
-      case 6: return detail::mixture_score_full_fixed<6>(cc, y, ld, P, out, ldo, logp, ws);
-      case 7: return detail::mixture_score_full_fixed<7>(cc, y, ld, P, out, ldo, logp, ws);
-      case 8: return detail::mixture_score_full_fixed<8>(cc, y, ld, P, out, ldo, logp, ws);
+      case 1: return detail::mixture_score_full_passes<1>(cc, y, ld, P, out, ldo, logp, ws);
+      case 2: return detail::mixture_score_full_passes<2>(cc, y, ld, P, out, ldo, logp, ws);
+      case 3: return detail::mixture_score_full_fixed<3, PB / 2>(cc, y, ld, P, out, ldo, logp, ws);
+      case 4: return detail::mixture_score_full_fixed<4, PB / 2>(cc, y, ld, P, out, ldo, logp, ws);
+      case 5: return detail::mixture_score_full_fixed<5, PB / 2>(cc, y, ld, P, out, ldo, logp, ws);
+      case 6: return detail::mixture_score_full_fixed<6, PB / 2>(cc, y, ld, P, out, ldo, logp, ws);
+      case 7: return detail::mixture_score_full_fixed<7, PB / 2>(cc, y, ld, P, out, ldo, logp, ws);
+      case 8: return detail::mixture_score_full_fixed<8, PB / 2>(cc, y, ld, P, out, ldo, logp, ws);
       default: return detail::mixture_score_full_blocked<PB>(cc, y, ld, P, out, ldo, logp, ws);
     }
   }
