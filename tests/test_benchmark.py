@@ -49,6 +49,13 @@ def test_numpy_w2_reference_matches_w2_gaussian() -> None:
     )
 
 
+def test_dtype_speedup_reports_both_rates() -> None:
+    sp = bm.dtype_speedup(d=2, K=2, n=400, steps=3, threads=1, repeats=1)
+    assert set(sp) == {"float64", "float32", "speedup"}
+    assert all(np.isfinite(v) and v > 0 for v in sp.values())
+    assert sp["speedup"] == pytest.approx(sp["float32"] / sp["float64"])
+
+
 def test_score_flops() -> None:
     assert bm.score_flops(2, 8) == 8 * (2 * 2 * 3 + 10 + 4)
     assert bm.score_flops(3, 2, "diag") == 2 * (18 + 4)

@@ -40,6 +40,7 @@ __all__ = [
     "Case",
     "DEFAULT_CASES",
     "QUICK_CASES",
+    "dtype_speedup",
     "main",
     "make_mixture",
     "matmul_gflops",
@@ -273,6 +274,40 @@ def time_pair(
     return float(np.median(ta)), ra, float(np.median(tb)), rb
 
 
+def dtype_speedup(
+    d: int = 2,
+    K: int = 8,
+    n: int = 200_000,
+    steps: int = 20,
+    threads: int = 2,
+    repeats: int = 5,
+) -> dict[str, float]:
+    """float32 against float64 throughput of the same EI-SDE run, timed alternately.
+
+    The table's float32 and float64 rows are separate cases (each alternated with
+    NumPy); this compares the two precisions with each other under the same
+    conditions: ``time_pair`` of ``sample(..., dtype="float64")`` and
+    ``sample(..., dtype="float32")`` (same mixture, grid, seed and threads).
+    Returns the two rates (particle-steps/s) and ``speedup`` = float32 / float64.
+    """
+    import scorelab as sl
+
+    proc = sl.VP()
+    mix = make_mixture(d, K)
+    g = sl.grid("uniform", steps, process=proc)
+
+    def run(dtype: str) -> Callable[[], Any]:
+        return lambda: sl.sample(
+            mix, proc, "ei-sde", g, n, seed=1, threads=threads, dtype=dtype
+        )
+
+    run("float64")()  # warm up
+    run("float32")()
+    t64, _, t32, _ = time_pair(run("float64"), run("float32"), repeats)
+    ps = n * steps
+    return {"float64": ps / t64, "float32": ps / t32, "speedup": t64 / t32}
+
+
 def matmul_gflops(size: int = 1500, repeats: int = 3) -> float:
     """Dense float64 matmul rate of NumPy's BLAS on this machine (GFLOP/s)."""
     rng = np.random.default_rng(0)
@@ -476,6 +511,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"# NumPy dense matmul (1500^2, float64): {peak:.1f} GFLOP/s")
     rows = [run_case(c, args.repeats, torch_ref=args.torch) for c in cases]
     print(format_table(rows, peak))
+    if args.full and not args.case:
+        sp = dtype_speedup(threads=args.threads or 2, repeats=args.repeats)
+        print(
+            f"\nfloat32 / float64, d=2 K=8 n=200,000, alternated: "
+            f"{sp['float32']:.3e} / {sp['float64']:.3e} ps/s = {sp['speedup']:.2f}x"
+        )
     ok = all(r["same"] and r["score_same"] for r in rows)
     return 0 if ok else 1
 
