@@ -344,20 +344,23 @@ def test_emulated_gpu_matches_cpu_covariances_and_stores(cov, d):
     assert _rel(cpu, emu) <= 1e-12
 
 
+# every score-error model the executors evaluate (d = 3), for the parity tests
+ERROR_MODELS = [
+    errors.Bias(np.array([0.3, -0.2, 0.1]), scale=errors.PowerScale(0.5, 1.0)),
+    errors.Linear(0.2),
+    errors.Linear(np.arange(9.0).reshape(3, 3) / 20),
+    errors.FourierField(0.3, n_features=16, bandwidth=0.7, seed=3),
+    errors.Misspecified(Gaussian(np.ones(3), 2.0 * np.eye(3))),
+    errors.Sum(errors.Bias(np.ones(3), 0.1), errors.FourierField(0.2, n_features=8)),
+]
+ERROR_MODEL_IDS = ["bias", "lin-scalar", "lin", "fourier", "misspecified", "sum"]
+
+
 @needs_module
 @pytest.mark.parametrize(
     "err",
-    [
-        errors.Bias(np.array([0.3, -0.2, 0.1]), scale=errors.PowerScale(0.5, 1.0)),
-        errors.Linear(0.2),
-        errors.Linear(np.arange(9.0).reshape(3, 3) / 20),
-        errors.FourierField(0.3, n_features=16, bandwidth=0.7, seed=3),
-        errors.Misspecified(Gaussian(np.ones(3), 2.0 * np.eye(3))),
-        errors.Sum(
-            errors.Bias(np.ones(3), 0.1), errors.FourierField(0.2, n_features=8)
-        ),
-    ],
-    ids=["bias", "lin-scalar", "lin", "fourier", "misspecified", "sum"],
+    ERROR_MODELS,
+    ids=ERROR_MODEL_IDS,
 )
 def test_emulated_gpu_matches_cpu_error_models(err):
     cpu, emu = _cpu_vs_emulated(_mixture("full"), VP(), "heun", error=err)
@@ -481,17 +484,8 @@ def test_parity_chunked_launches(scheme, spl):
 @needs_gpu
 @pytest.mark.parametrize(
     "err",
-    [
-        errors.Bias(np.array([0.3, -0.2, 0.1]), scale=errors.PowerScale(0.5, 1.0)),
-        errors.Linear(0.2),
-        errors.Linear(np.arange(9.0).reshape(3, 3) / 20),
-        errors.FourierField(0.3, n_features=16, bandwidth=0.7, seed=3),
-        errors.Misspecified(Gaussian(np.ones(3), 2.0 * np.eye(3))),
-        errors.Sum(
-            errors.Bias(np.ones(3), 0.1), errors.FourierField(0.2, n_features=8)
-        ),
-    ],
-    ids=["bias", "lin-scalar", "lin", "fourier", "misspecified", "sum"],
+    ERROR_MODELS,
+    ids=ERROR_MODEL_IDS,
 )
 def test_parity_float64_error_models(err):
     cpu, gpu = _both(_mixture("full"), VP(), "ei-sde", score_error=err)

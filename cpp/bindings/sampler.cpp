@@ -47,20 +47,10 @@ py::tuple run(const carray<double>& weights, const carray<double>& means, const 
 }  // namespace
 
 void register_sampler(py::module_& m) {
-  auto def = [&m](const char* name, auto fn) {
-    m.def(name, fn, py::arg("weights").noconvert(), py::arg("means").noconvert(), py::arg("covs").noconvert(),
-          py::arg("cov_type"), py::arg("m"), py::arg("Y").noconvert(), py::arg("Sc").noconvert(),
-          py::arg("Hc").noconvert(), py::arg("C").noconvert(), py::arg("eval").noconvert(),
-          py::arg("keep").noconvert(), py::arg("H"), py::arg("Phi").noconvert(), py::arg("Ncov").noconvert(),
-          py::arg("bias").none(true), py::arg("lin").none(true), py::arg("lin_scalar").none(true),
-          py::arg("ff_eps").none(true), py::arg("ff_freq").none(true), py::arg("ff_phase").none(true),
-          py::arg("ff_amp").none(true), py::arg("x0").none(true), py::arg("init_mean").none(true),
-          py::arg("init_chol").none(true), py::arg("n"), py::arg("seed"), py::arg("particle_offset"),
-          py::arg("threads"), py::arg("block"),
-          "Run a coefficient table; returns (state (n, D), first_bad_step, bad_particles).");
-  };
-  def("run_table_f64", &run<double>);
-  def("run_table_f32", &run<float>);
+  const char* doc = "Run a coefficient table; returns (state (n, D), first_bad_step, bad_particles).";
+  const auto args = std::tuple_cat(table_args(), run_args());
+  def_with_args(m, "run_table_f64", &run<double>, args, doc);
+  def_with_args(m, "run_table_f32", &run<float>, args, doc);
 }
 
 }  // namespace scorelab_py

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 namespace scorelab_py {
 
@@ -75,6 +77,32 @@ inline TableInputs make_table_inputs(
       throw std::invalid_argument("a Fourier field needs ff_eps, ff_phase and ff_amp");
   }
   return in;
+}
+
+/// Keyword arguments of a table function: the table (weights .. Ncov).
+inline auto table_args() {
+  return std::make_tuple(py::arg("weights").noconvert(), py::arg("means").noconvert(), py::arg("covs").noconvert(),
+                         py::arg("cov_type"), py::arg("m"), py::arg("Y").noconvert(), py::arg("Sc").noconvert(),
+                         py::arg("Hc").noconvert(), py::arg("C").noconvert(), py::arg("eval").noconvert(),
+                         py::arg("keep").noconvert(), py::arg("H"), py::arg("Phi").noconvert(),
+                         py::arg("Ncov").noconvert());
+}
+
+/// Keyword arguments of a run after the table: stage data, initial law and options.
+inline auto run_args() {
+  return std::make_tuple(py::arg("bias").none(true), py::arg("lin").none(true), py::arg("lin_scalar").none(true),
+                         py::arg("ff_eps").none(true), py::arg("ff_freq").none(true),
+                         py::arg("ff_phase").none(true), py::arg("ff_amp").none(true), py::arg("x0").none(true),
+                         py::arg("init_mean").none(true), py::arg("init_chol").none(true), py::arg("n"),
+                         py::arg("seed"), py::arg("particle_offset"), py::arg("threads"), py::arg("block"));
+}
+
+/// m.def(name, fn, <args...>, extra..., doc) with args a tuple of keyword arguments
+/// (table_args(), or its concatenation with run_args()): the CPU and CUDA modules
+/// declare their executors' signatures through these.
+template <class F, class Args, class... Extra>
+void def_with_args(py::module_& m, const char* name, F fn, const Args& args, const char* doc, Extra... extra) {
+  std::apply([&](const auto&... a) { m.def(name, fn, a..., extra..., doc); }, args);
 }
 
 }  // namespace scorelab_py

@@ -18,23 +18,6 @@
 namespace scorelab {
 namespace cuda {
 
-/// Same argument checks as run_table() (throws std::invalid_argument).
-inline void check_table(const MixtureSpec& mix, const Table& T, const StageData& SD) {
-  const int D = mix.D, m = T.m, S = T.S, N = T.N;
-  if (m < 1 || m > 2 || D % m != 0) throw std::invalid_argument("block size m must be 1 or 2 and divide D");
-  if (S < 1) throw std::invalid_argument("a table needs at least one stage");
-  if (static_cast<std::uint64_t>(N) * S >= 0xFFFFFFFFull) throw std::invalid_argument("too many stages");
-  for (int k = 0; k < N; ++k) {
-    for (int i = 0; i < S; ++i) {
-      const int e = T.eval[static_cast<std::size_t>(k) * S + i];
-      if (e >= SD.NC || e < -1) throw std::invalid_argument("score data index out of range");
-    }
-    const int kp = T.keep[k];
-    if (kp >= 2 * S || kp < -1 || (kp >= 0 && kp < S && T.eval[static_cast<std::size_t>(k) * S + kp] < 0))
-      throw std::invalid_argument("history keeps a score that is not evaluated");
-  }
-}
-
 /// Pack a run for the GPU. Component data are built in double (as on the CPU) and
 /// stored as Scalar; indices that no stage evaluates are left zero.
 template <class Scalar>

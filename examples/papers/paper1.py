@@ -21,12 +21,12 @@ Writes DIR/paper1.csv and DIR/paper1.png and prints a summary.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 from typing import Any
 
 import numpy as np
+from common import rotated_gaussian, select, slope, write_rows
 
 from scorelab.bounds import chen_kl_bound, chen_tv_bound
 from scorelab.errors import Bias
@@ -40,10 +40,7 @@ DELTA = 1e-6
 
 
 def make_target(d: int, seed: int = 0) -> Gaussian:
-    rng = np.random.default_rng(seed)
-    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    lam = np.linspace(0.5, 2.0, d) if d > 1 else np.array([0.5])
-    return Gaussian(np.full(d, 0.5), Q @ np.diag(lam) @ Q.T)
+    return rotated_gaussian(d, 0.5, 0.5, seed)
 
 
 def path_kl(
@@ -105,10 +102,6 @@ def constants(target: Gaussian) -> dict[str, float]:
         "m2": math.sqrt(float(target.mean @ target.mean) + float(lam.sum())),
         "kl_init": float(kl_gaussian(target.mean, target.cov, np.zeros(d), np.eye(d))),
     }
-
-
-def slope(x: list[float], y: list[float]) -> float:
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
 def main() -> None:
@@ -220,20 +213,10 @@ def main() -> None:
         print(f"CLD part skipped: {exc!r}")
 
     path = os.path.join(args.out, "paper1.csv")
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(rows, path)
 
     def get(part: str, proc: str, q: str, **kw: float) -> list[float]:
-        return [
-            r["value"]
-            for r in rows
-            if r["part"] == part
-            and r["process"] == proc
-            and r["quantity"] == q
-            and all(r[k] == v for k, v in kw.items())
-        ]
+        return select(rows, part, proc, q, **kw)
 
     # summary
     hs = [8.0 / N for N in Ns]

@@ -26,12 +26,12 @@ Writes DIR/paper2.csv and DIR/paper2.png and prints a summary.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 from typing import Any
 
 import numpy as np
+from common import rotated_gaussian, select, slope, write_rows
 
 from scorelab.bounds import (
     gao_gaussian_lower_bound,
@@ -78,14 +78,7 @@ def processes() -> dict[str, Process]:
 
 
 def make_target(d: int, seed: int = 0) -> Gaussian:
-    rng = np.random.default_rng(seed)
-    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    lam = np.linspace(0.25, 2.0, d) if d > 1 else np.array([0.5])
-    return Gaussian(np.full(d, 0.3), Q @ np.diag(lam) @ Q.T)
-
-
-def slope_(x: list[float], y: list[float]) -> float:
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+    return rotated_gaussian(d, 0.3, 0.25, seed)
 
 
 def main() -> None:
@@ -194,20 +187,10 @@ def main() -> None:
             add("D", name, d, Th, 0, float(eps), "T_rule", Th)
 
     path = os.path.join(args.out, "paper2.csv")
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(rows, path)
 
     def get(part: str, proc: str, q: str, **kw: float) -> list[float]:
-        return [
-            r["value"]
-            for r in rows
-            if r["part"] == part
-            and r["process"] == proc
-            and r["quantity"] == q
-            and all(r[k] == v for k, v in kw.items())
-        ]
+        return select(rows, part, proc, q, **kw)
 
     # summary
     print("A: exact W2 / bounds at N =", Ns[-1], "and fitted slopes vs N (last 3)")
@@ -215,8 +198,8 @@ def main() -> None:
         ex = get("A", name, "exact_w2")
         ub = get("A", name, "upper_bound")
         lb = get("A", name, "lower_bound")
-        s_ex = np.polyfit(np.log(Ns[-3:]), np.log(ex[-3:]), 1)[0]
-        s_ub = np.polyfit(np.log(Ns[-3:]), np.log(ub[-3:]), 1)[0]
+        s_ex = slope(Ns[-3:], ex[-3:])
+        s_ub = slope(Ns[-3:], ub[-3:])
         viol = [N for N, e, u in zip(Ns, ex, ub) if not e <= u]
         lbv = [N for N, e, low in zip(Ns, ex, lb) if not low <= e] if lb else []
         lbs = f"lb {lb[-1]:.3e} " if lb else ""
@@ -235,14 +218,14 @@ def main() -> None:
         print(f"B eps={eps}: ranking by the table:   {order}")
     se = [get("C", "VP constant", "steps_exact", d=dd)[0] for dd in dims]
     sb = [get("C", "VP constant", "steps_bound", d=dd)[0] for dd in dims]
-    s_e = np.polyfit(np.log(dims), np.log(se), 1)[0]
-    s_b = np.polyfit(np.log(dims), np.log(sb), 1)[0]
+    s_e = slope(dims, se)
+    s_b = slope(dims, sb)
     print(f"C: steps vs d, exact {se} (slope {s_e:.2f}), bound {sb} (slope {s_b:.2f})")
     we = [get("C", "VP constant", "w2_exact", d=dd)[0] for dd in dims]
     wb = [get("C", "VP constant", "w2_bound", d=dd)[0] for dd in dims]
     print(
-        f"C: W2 at N=400 vs d: exact slope {slope_(dims, we):.2f}, bound slope "
-        f"{slope_(dims, wb):.2f}; exact {we[0]:.3e}..{we[-1]:.3e}, "
+        f"C: W2 at N=400 vs d: exact slope {slope(dims, we):.2f}, bound slope "
+        f"{slope(dims, wb):.2f}; exact {we[0]:.3e}..{we[-1]:.3e}, "
         f"bound {wb[0]:.3e}..{wb[-1]:.3e}"
     )
     vp_rank = ["VP exponential", "VP poly rho=5", "VP linear", "VP constant"]

@@ -31,12 +31,12 @@ Writes DIR/paper3.csv and DIR/paper3.png and prints a summary.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 from typing import Any
 
 import numpy as np
+from common import select, slope, write_rows
 
 from scorelab.bounds import (
     certified_pfode_w2,
@@ -98,10 +98,6 @@ def kremling(
     return kremling_w2_bound(
         p, g, kappa=kap, L=Lp, d=tg.dim, init_w2=init_w2, M=M, third=third_fn
     ).total
-
-
-def slope(x: list[float], y: list[float]) -> float:
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
 def main() -> None:
@@ -222,17 +218,10 @@ def main() -> None:
         add("E", "vp", 1.0, N, 0.0, "certified", cb.total)
 
     path = os.path.join(args.out, "paper3.csv")
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(rows, path)
 
     def get(part: str, proc: str, q: str, key: str = "value") -> list[float]:
-        return [
-            r[key]
-            for r in rows
-            if r["part"] == part and r["process"] == proc and r["quantity"] == q
-        ]
+        return select(rows, part, proc, q, key)
 
     for pname, q in procs.items():
         hs = [(q.T - DELTA) / N for N in Ns]

@@ -143,6 +143,19 @@ class Bound:
     valid: bool = True
     trace: Mapping[str, FloatArray] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def of_terms(
+        cls,
+        metric: str,
+        initialisation: float,
+        discretisation: float,
+        score: float,
+        **rest: Any,
+    ) -> Bound:
+        """The bound whose total is the sum of its three terms (in that order)."""
+        total = initialisation + discretisation + score
+        return cls(metric, initialisation, discretisation, score, total, **rest)
+
 
 @dataclass(frozen=True)
 class Complexity:
@@ -830,12 +843,11 @@ def chen_tv_bound(
     init = C * math.sqrt(kl) * math.exp(-T)
     disc = C * (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T)
     score = C * eps * math.sqrt(T)
-    return Bound(
+    return Bound.of_terms(
         metric="TV",
         initialisation=init,
         discretisation=disc,
         score=score,
-        total=init + disc + score,
         paper="Chen et al. 2023 (arXiv:2209.11215), Theorem 2",
         form="C (sqrt(KL) e^-T + (L sqrt(dh) + L m2 h) sqrt(T) + eps sqrt(T)) "
         "[read; universal constant C not given in the paper]",
@@ -878,12 +890,11 @@ def chen_kl_bound(
     init = kl * math.exp(-2.0 * T)
     disc = C * (L * L * d * h + L * L * m2 * m2 * h * h) * T
     score = C * eps * eps * T
-    return Bound(
+    return Bound.of_terms(
         metric="KL",
         initialisation=init,
         discretisation=disc,
         score=score,
-        total=init + disc + score,
         paper="Chen et al. 2023 (arXiv:2209.11215), path-space KL (Girsanov)",
         form="KL e^{-2T} + C (L^2 d h + L^2 m2^2 h^2) T + C eps^2 T "
         "[read up to C; the e^{-2T} initialisation term derived]",
@@ -935,12 +946,11 @@ def chen_cld_tv_bound(
     init = C * math.sqrt(kl + fi) * math.exp(-c * T)
     disc = C * (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T)
     score = C * eps * math.sqrt(T)
-    return Bound(
+    return Bound.of_terms(
         metric="TV",
         initialisation=init,
         discretisation=disc,
         score=score,
-        total=init + disc + score,
         paper="Chen et al. 2023 (arXiv:2209.11215), Theorem 6 (CLD)",
         form="C (sqrt(KL + FI) e^{-cT} + (L sqrt(dh) + L m2 h) sqrt(T) + eps sqrt(T)) "
         "[read; universal constants c and C not given in the paper]",
@@ -1227,12 +1237,11 @@ def gao_w2_bound(
     dl = float(times[-1])
     V = lambda t: float(process.alpha(t)) ** 2 / m0 + float(process.sigma2(t))  # noqa: E731
     contr = float(process.alpha(T)) * V(dl) / (float(process.alpha(dl)) * V(T))
-    return Bound(
+    return Bound.of_terms(
         metric="W2",
         initialisation=ini,
         discretisation=disc,
         score=sc,
-        total=ini + disc + sc,
         paper="Gao, Nguyen, Zhu 2025 (arXiv:2311.11003), main theorem (W2, EI)",
         form="e_{k+1} <= rho_k e_k + l_k + c_k M; rho_k = max|r - c lambda|, "
         "lambda in [a(t), L(t)]; l_k from the reverse-martingale identity "
@@ -2017,12 +2026,11 @@ def certified_pfode_w2(
     m2 = _second_moment(target)
     e0 = _init_w2(init, process, T, m2, target.dim, target)
     ini, disc, sc, e = _split_recursion(lip, e0, local, score)
-    return Bound(
+    return Bound.of_terms(
         metric="W2",
         initialisation=ini,
         discretisation=disc,
         score=sc,
-        total=ini + disc + sc,
         paper="Kremling, Iafrate, Taheri, Lederer 2025 (arXiv:2510.17608) setting; "
         "certified one-step recursion of PAPERS.md",
         form="e_{k+1} <= Lip_k e_k + l_k + (c_k/2) M; Lip_k = max|r - (c/2) lambda|, "
@@ -2137,12 +2145,11 @@ def kremling_w2_bound(
     local = C * _ode_local(process, hi, lo, rho_bar, nodes)
     score = 0.5 * c * Mv
     ini, disc, sc, e = _split_recursion(rho_step, e0, local, score)
-    return Bound(
+    return Bound.of_terms(
         metric="W2",
         initialisation=ini,
         discretisation=disc,
         score=sc,
-        total=ini + disc + sc,
         paper="Kremling, Iafrate, Taheri, Lederer 2025 (arXiv:2510.17608), "
         "structure from the abstract [recall]",
         form="Groenwall with exp int (f - g^2 kappa/2); local C int rho_bar c/2; "

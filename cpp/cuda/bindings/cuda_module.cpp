@@ -28,8 +28,11 @@ namespace {
 using scorelab_py::carray;
 using scorelab_py::checked;
 using scorelab_py::checked_opt;
+using scorelab_py::def_with_args;
 using scorelab_py::make_table_inputs;
 using scorelab_py::opt_arr;
+using scorelab_py::run_args;
+using scorelab_py::table_args;
 using scorelab_py::TableInputs;
 namespace sc = scorelab::cuda;
 
@@ -269,34 +272,6 @@ py::dict pack(const carray<double>& weights, const carray<double>& means, const 
   return d;
 }
 
-enum class Sig { Pack, Run, Emulate };
-
-template <Sig kind, class F>
-void def_table_fn(py::module_& m, const char* name, F fn, const char* doc) {
-  if constexpr (kind == Sig::Pack) {
-    m.def(name, fn, py::arg("weights").noconvert(), py::arg("means").noconvert(), py::arg("covs").noconvert(),
-          py::arg("cov_type"), py::arg("m"), py::arg("Y").noconvert(), py::arg("Sc").noconvert(),
-          py::arg("Hc").noconvert(), py::arg("C").noconvert(), py::arg("eval").noconvert(),
-          py::arg("keep").noconvert(), py::arg("H"), py::arg("Phi").noconvert(), py::arg("Ncov").noconvert(), doc);
-  } else {
-    auto last = [&](auto... tail) {
-      m.def(name, fn, py::arg("weights").noconvert(), py::arg("means").noconvert(), py::arg("covs").noconvert(),
-            py::arg("cov_type"), py::arg("m"), py::arg("Y").noconvert(), py::arg("Sc").noconvert(),
-            py::arg("Hc").noconvert(), py::arg("C").noconvert(), py::arg("eval").noconvert(),
-            py::arg("keep").noconvert(), py::arg("H"), py::arg("Phi").noconvert(), py::arg("Ncov").noconvert(),
-            py::arg("bias").none(true), py::arg("lin").none(true), py::arg("lin_scalar").none(true),
-            py::arg("ff_eps").none(true), py::arg("ff_freq").none(true), py::arg("ff_phase").none(true),
-            py::arg("ff_amp").none(true), py::arg("x0").none(true), py::arg("init_mean").none(true),
-            py::arg("init_chol").none(true), py::arg("n"), py::arg("seed"), py::arg("particle_offset"),
-            py::arg("threads"), py::arg("block"), tail..., doc);
-    };
-    if constexpr (kind == Sig::Run)
-      last(py::arg("return_device_array") = false, py::arg("steps_per_launch") = 0);
-    else
-      last(py::arg("steps_per_launch") = 0);
-  }
-}
-
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
@@ -368,14 +343,17 @@ PYBIND11_MODULE(_cuda, m) {
       "Run a coefficient table on the GPU (same arguments as scorelab._core.run_table_*; `threads` is ignored, "
       "`block` is CUDA threads per block, 0 = default); returns (state, first_bad_step, bad_particles) with state "
       "a NumPy array (n, D) or, with return_device_array=True, a DeviceArray.";
-  def_table_fn<Sig::Run>(m, "run_table_f64", &run<double>, run_doc);
-  def_table_fn<Sig::Run>(m, "run_table_f32", &run<float>, run_doc);
+  const auto args = std::tuple_cat(table_args(), run_args());
+  def_with_args(m, "run_table_f64", &run<double>, args, run_doc, py::arg("return_device_array") = false,
+                py::arg("steps_per_launch") = 0);
+  def_with_args(m, "run_table_f32", &run<float>, args, run_doc, py::arg("return_device_array") = false,
+                py::arg("steps_per_launch") = 0);
   const char* pack_doc = "Host only: the packed form of a table as the kernels read it (dict of arrays).";
-  def_table_fn<Sig::Pack>(m, "pack_table_f64", &pack<double>, pack_doc);
-  def_table_fn<Sig::Pack>(m, "pack_table_f32", &pack<float>, pack_doc);
+  def_with_args(m, "pack_table_f64", &pack<double>, table_args(), pack_doc);
+  def_with_args(m, "pack_table_f32", &pack<float>, table_args(), pack_doc);
   const char* emu_doc =
       "Host only: the GPU executor's per-particle code (cpp/cuda/particle.hpp) run on the CPU, one particle "
       "after another (slow; for tests on machines without a GPU). Same arguments and result as run_table_*.";
-  def_table_fn<Sig::Emulate>(m, "emulate_table_f64", &emulate<double>, emu_doc);
-  def_table_fn<Sig::Emulate>(m, "emulate_table_f32", &emulate<float>, emu_doc);
+  def_with_args(m, "emulate_table_f64", &emulate<double>, args, emu_doc, py::arg("steps_per_launch") = 0);
+  def_with_args(m, "emulate_table_f32", &emulate<float>, args, emu_doc, py::arg("steps_per_launch") = 0);
 }

@@ -35,27 +35,6 @@
 namespace scorelab {
 namespace fastmath {
 
-SCORELAB_FM double as_double(std::uint64_t u) {
-  double d;
-  std::memcpy(&d, &u, sizeof d);
-  return d;
-}
-SCORELAB_FM std::uint64_t as_u64(double d) {
-  std::uint64_t u;
-  std::memcpy(&u, &d, sizeof u);
-  return u;
-}
-SCORELAB_FM float as_float(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-SCORELAB_FM std::uint32_t as_u32(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
 /// Bits of t reinterpreted as I (same size): scalars, or GCC vectors of them.
 template <class I, class T>
 SCORELAB_FM I bit_cast_as(const T& t) {
@@ -64,6 +43,11 @@ SCORELAB_FM I bit_cast_as(const T& t) {
   std::memcpy(&i, &t, sizeof i);
   return i;
 }
+
+SCORELAB_FM double as_double(std::uint64_t u) { return bit_cast_as<double>(u); }
+SCORELAB_FM std::uint64_t as_u64(double d) { return bit_cast_as<std::uint64_t>(d); }
+SCORELAB_FM float as_float(std::uint32_t u) { return bit_cast_as<float>(u); }
+SCORELAB_FM std::uint32_t as_u32(float f) { return bit_cast_as<std::uint32_t>(f); }
 
 /// exp(xc) for xc in [-708, 709] (double; S = double) or [-87, 88] (S = float): the
 /// shared core of exp and exp_nonpositive. T is S or a GCC vector of S, I the unsigned
@@ -170,11 +154,6 @@ SCORELAB_FM double log(double x) {
   return e * ln2_hi + (e * ln2_lo + logm);
 }
 
-SCORELAB_FM std::uint64_t bits_of(double d) { return as_u64(d); }
-SCORELAB_FM std::uint32_t bits_of(float f) { return as_u32(f); }
-SCORELAB_FM double from_bits(std::uint64_t u) { return as_double(u); }
-SCORELAB_FM float from_bits(std::uint32_t u) { return as_float(u); }
-
 /// (cos, sin) of x + q pi/2 from c = cos x, s = sin x, for the integer q in {0, ..., 4}
 /// held in the low bits of qi: swap for odd q, then flip sign bits (integer operations,
 /// no compares or blends).
@@ -182,10 +161,10 @@ template <class T, class U>
 SCORELAB_FM void rotate_quarter_turns(U qi, T c, T s, T& c_out, T& s_out) {
   constexpr int sign_shift = static_cast<int>(sizeof(U)) * 8 - 2;  // bit 1 of q -> sign bit
   const U odd = U(0) - (qi & U(1));                                // all ones for odd q
-  const U cb = bits_of(c), sb = bits_of(s);
+  const U cb = bit_cast_as<U>(c), sb = bit_cast_as<U>(s);
   const U cs = (sb & odd) | (cb & ~odd), sn = (cb & odd) | (sb & ~odd);
-  c_out = from_bits(static_cast<U>(cs ^ (((qi + U(1)) & U(2)) << sign_shift)));  // q = 1, 2: -
-  s_out = from_bits(static_cast<U>(sn ^ ((qi & U(2)) << sign_shift)));            // q = 2, 3: -
+  c_out = bit_cast_as<T>(static_cast<U>(cs ^ (((qi + U(1)) & U(2)) << sign_shift)));  // q = 1, 2: -
+  s_out = bit_cast_as<T>(static_cast<U>(sn ^ ((qi & U(2)) << sign_shift)));            // q = 2, 3: -
 }
 
 /// cos(2 pi u) and sin(2 pi u) for u in [0, 1] (an angle in turns).

@@ -480,17 +480,13 @@ inline void block_steps(BlockWork<Scalar>& w) {
 
 }  // namespace detail
 
-/// Run the table on n particles; `state` (n x D, row-major) receives the final states.
-/// poll() is called from the calling thread about every 50 ms; returning true cancels.
-/// Allocation happens once per call and per thread, never per step.
-template <class Scalar>
-RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD, const InitSpec& init,
-                    std::size_t n, Scalar* state, const RunOptions& opt, const std::function<bool()>& poll) {
-  const int D = mix.D, m = T.m, S = T.S, H = T.H, N = T.N, K = mix.K;
+/// Check a table against its mixture and stage data (throws std::invalid_argument):
+/// run_table and the CUDA packer call it before anything else.
+inline void check_table(const MixtureSpec& mix, const Table& T, const StageData& SD) {
+  const int D = mix.D, m = T.m, S = T.S, N = T.N;
   if (m < 1 || m > 2 || D % m != 0) throw std::invalid_argument("block size m must be 1 or 2 and divide D");
   if (S < 1) throw std::invalid_argument("a table needs at least one stage");
   if (static_cast<std::uint64_t>(N) * S >= 0xFFFFFFFFull) throw std::invalid_argument("too many stages");
-  const int d = D / m;
   for (int k = 0; k < N; ++k) {
     for (int i = 0; i < S; ++i) {
       const int e = T.eval[static_cast<std::size_t>(k) * S + i];
@@ -500,6 +496,17 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
     if (kp >= 2 * S || kp < -1 || (kp >= 0 && kp < S && T.eval[static_cast<std::size_t>(k) * S + kp] < 0))
       throw std::invalid_argument("history keeps a score that is not evaluated");
   }
+}
+
+/// Run the table on n particles; `state` (n x D, row-major) receives the final states.
+/// poll() is called from the calling thread about every 50 ms; returning true cancels.
+/// Allocation happens once per call and per thread, never per step.
+template <class Scalar>
+RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD, const InitSpec& init,
+                    std::size_t n, Scalar* state, const RunOptions& opt, const std::function<bool()>& poll) {
+  check_table(mix, T, SD);
+  const int D = mix.D, m = T.m, S = T.S, H = T.H, N = T.N, K = mix.K;
+  const int d = D / m;
   const std::vector<detail::StageOps> ops = detail::compile_ops(T);
   const int P = opt.block > 0 ? opt.block : default_block_size(K, D);
   const std::size_t nblocks = (n + P - 1) / P;
