@@ -32,6 +32,14 @@
 #define SCORELAB_UNROLL
 #endif
 
+// Host functions that must be inlined into their caller (the SIMD helpers of the
+// AVX2 kernels, so that they are compiled for AVX2 with it).
+#if defined(__GNUC__)
+#define SCORELAB_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define SCORELAB_ALWAYS_INLINE inline
+#endif
+
 namespace scorelab {
 namespace fastmath {
 

@@ -26,12 +26,6 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__GNUC__)
-#define SCORELAB_ALWAYS_INLINE_GMM inline __attribute__((always_inline))
-#else
-#define SCORELAB_ALWAYS_INLINE_GMM inline
-#endif
-
 namespace scorelab {
 
 enum class CovType : int { Full = 0, Diag = 1, Spherical = 2 };
@@ -269,7 +263,7 @@ inline void vstore(Scalar* p, const V& v) {
 /// sum over components in order; then -sum_k w_k U_k^T z_k with w_k = e_k / sum), so
 /// every lane, and the scalar remainder, gets the same bits.
 template <int DD, class Scalar, class T, class I>
-SCORELAB_ALWAYS_INLINE_GMM void score_group_fixed(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld,
+SCORELAB_ALWAYS_INLINE void score_group_fixed(const ComponentCache<Scalar>& cc, const Scalar* y, std::size_t ld,
                                                   int p, Scalar* out, std::size_t ldo, Scalar* logp, Scalar* lw,
                                                   Scalar* zs) {
   constexpr int W = static_cast<int>(sizeof(T) / sizeof(Scalar));

@@ -20,12 +20,6 @@
 #define SCORELAB_HD inline
 #endif
 
-#if defined(__GNUC__)
-#define SCORELAB_ALWAYS_INLINE_BM inline __attribute__((always_inline))
-#else
-#define SCORELAB_ALWAYS_INLINE_BM inline
-#endif
-
 namespace scorelab {
 
 /// Reserved lane for the initial sample x_{t_0}.
@@ -240,7 +234,7 @@ __attribute__((target("avx2"))) inline void philox_uniforms_avx2(std::uint64_t s
 
 /// Box–Muller over P uniforms (philox_uniforms' u1, u2) in precision Scalar.
 template <class Scalar>
-SCORELAB_ALWAYS_INLINE_BM void box_muller_block(const double* u1, const double* u2, int P, Scalar* z0, Scalar* z1) {
+SCORELAB_ALWAYS_INLINE void box_muller_block(const double* u1, const double* u2, int P, Scalar* z0, Scalar* z1) {
   for (int p = 0; p < P; ++p) box_muller<Scalar>(static_cast<Scalar>(u1[p]), static_cast<Scalar>(u2[p]), z0[p], z1[p]);
 }
 

@@ -151,12 +151,6 @@ inline std::vector<StageOps> compile_ops(const Table& T) {
   return ops;
 }
 
-#if defined(__GNUC__)
-#define SCORELAB_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define SCORELAB_ALWAYS_INLINE inline
-#endif
-
 /// out += (c ⊗ I_d) src on a block (D = m d rows of stride ld, P columns).
 template <class Scalar>
 SCORELAB_ALWAYS_INLINE void block_axpy(const double* c, int m, int d, const Scalar* src, Scalar* out, std::size_t ld, int P) {
