@@ -146,7 +146,7 @@ def test_module_imports_and_reports_devices():
     assert _CUDA.runtime_version() > 0  # the static runtime is linked in
     if n == 0:
         with pytest.raises(RuntimeError, match="no CUDA device"):
-            _CUDA.run_table_f64(*_run_args(*_prep(_mixture(), VP(), "ei-sde")))
+            _CUDA.run_table_f64(**_run_args(*_prep(_mixture(), VP(), "ei-sde")))
 
 
 def _prep(target, proc, scheme, error=None, steps=7, **opts):
@@ -204,7 +204,7 @@ def test_packing_is_lossless(scheme, proc, cov):
     target = _mixture(cov, d=2 if proc.m == 2 else 3)
     prep, _ = _prep(target, proc, scheme)
     tab = prep.table
-    P = _CUDA.pack_table_f64(*_table_args(prep))
+    P = _CUDA.pack_table_f64(**_table_args(prep))
     Y, B, E, C = _unpack_dense(P, tab.m)
     S = tab.eval.shape[1]
     # stage j (row j - 1) only reads y_i, s_i with i < j: the rest must be zero
@@ -231,7 +231,7 @@ def test_packed_component_data(cov, proc):
         pytest.skip("phase-space mixtures are full-covariance")
     target = _mixture(cov, d=2 if proc.m == 2 else 3)
     prep, _ = _prep(target, proc, "ei-sde")
-    P = _CUDA.pack_table_f64(*_table_args(prep))
+    P = _CUDA.pack_table_f64(**_table_args(prep))
     ph = prep.phase
     K, D, m = P["K"], P["D"], prep.table.m
     d = D // m
@@ -265,7 +265,7 @@ def test_packed_component_data(cov, proc):
             want = np.log(ph.weights[k]) - logdet - D / 2 * np.log(2 * np.pi)
             np.testing.assert_allclose(logc[k], want, rtol=1e-12)
     # float32 packing stores the same double-built values, rounded once
-    P32 = _CUDA.pack_table_f32(*_table_args(prep))
+    P32 = _CUDA.pack_table_f32(**_table_args(prep))
     assert P32["comp"].dtype == np.float32
     np.testing.assert_array_equal(P32["comp"], P["comp"].astype(np.float32))
 
@@ -273,12 +273,12 @@ def test_packed_component_data(cov, proc):
 @needs_module
 def test_packing_rejects_what_the_cpu_rejects():
     prep, _ = _prep(_mixture(), VP(), "heun")
-    args = list(_table_args(prep))
+    args = _table_args(prep)
     bad = prep.table.eval.copy()
     bad[0, 0] = 10_000  # out of range
-    args[9] = bad
+    args["table"]["eval"] = bad
     with pytest.raises(ValueError, match="out of range"):
-        _CUDA.pack_table_f64(*args)
+        _CUDA.pack_table_f64(**args)
 
 
 # ------------------------------------------- host emulation of the GPU algorithm
@@ -301,9 +301,9 @@ def _cpu_vs_emulated(
     args = _full_args(target, proc, scheme, n, steps, **kw)
     core = sl._native.core()
     suffix = "f64" if dtype == "float64" else "f32"
-    cpu = getattr(core, f"run_table_{suffix}")(*args)
+    cpu = getattr(core, f"run_table_{suffix}")(**args)
     emu = getattr(_CUDA, f"emulate_table_{suffix}")(
-        *args, steps_per_launch=steps_per_launch
+        **args, steps_per_launch=steps_per_launch
     )
     assert emu[0].dtype == cpu[0].dtype and emu[0].shape == cpu[0].shape
     assert emu[1:] == cpu[1:]
@@ -404,9 +404,9 @@ def test_emulated_gpu_float32(scheme):
 def test_emulated_gpu_reports_nonfinite_like_the_cpu():
     x0 = np.zeros((10, 3))
     x0[:4] = 1e200  # |z|^2 overflows: these trajectories become NaN at step 0
-    args = list(_full_args(_mixture(), VP(), "ei-sde", 10, 6, init=x0))
-    cpu = sl._native.core().run_table_f64(*args)
-    emu = _CUDA.emulate_table_f64(*args)
+    args = _full_args(_mixture(), VP(), "ei-sde", 10, 6, init=x0)
+    cpu = sl._native.core().run_table_f64(**args)
+    emu = _CUDA.emulate_table_f64(**args)
     assert cpu[1:] == emu[1:] == (0, 4)
     np.testing.assert_array_equal(np.isnan(cpu[0]), np.isnan(emu[0]))
 
@@ -474,8 +474,8 @@ def test_parity_float64_dimensions(d, K):
 def test_parity_chunked_launches(scheme, spl):
     """State and history ring carried across kernel launches of a few steps."""
     args = _full_args(_mixture("diag"), VP(), scheme, 2000, 12)
-    cpu = sl._native.core().run_table_f64(*args)
-    gpu = _CUDA.run_table_f64(*args, steps_per_launch=spl)
+    cpu = sl._native.core().run_table_f64(**args)
+    gpu = _CUDA.run_table_f64(**args, steps_per_launch=spl)
     assert gpu[1:] == cpu[1:]
     assert _rel(cpu[0], gpu[0]) <= 1e-12
 

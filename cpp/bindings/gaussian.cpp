@@ -7,7 +7,7 @@ namespace scorelab_py {
 
 namespace {
 
-py::tuple w2_squared(const carray<double>& m1, const carray<double>& S1, const carray<double>& m2,
+auto w2_squared(const carray<double>& m1, const carray<double>& S1, const carray<double>& m2,
                      const carray<double>& S2, double sym_tol, double eig_tol, int threads) {
   if (m1.ndim() != 2 || S1.ndim() != 3) throw std::invalid_argument("m1 must be (N, d) and S1 (N, d, d)");
   const std::size_t N = static_cast<std::size_t>(m1.shape(0));
@@ -35,7 +35,8 @@ py::tuple w2_squared(const carray<double>& m1, const carray<double>& S1, const c
 void register_gaussian(py::module_& m) {
   m.def("w2_squared_batch", &w2_squared, py::arg("m1").noconvert(), py::arg("S1").noconvert(),
         py::arg("m2").noconvert(), py::arg("S2").noconvert(), py::arg("sym_tol"), py::arg("eig_tol"), py::arg("threads") = 1,
-        "(W2^2 (N,), status (N,): 0 ok, 1/2 S1/S2 not PSD, 3/4 not symmetric) for stacked Gaussians, float64.");
+        "(W2^2 (N,), status (N,)) for stacked Gaussians, float64; status 0 ok,\n"
+        "1/2 S1/S2 not PSD, 3/4 S1/S2 not symmetric.");
 }
 
 }  // namespace scorelab_py

@@ -8,11 +8,16 @@
 
 #include "common.hpp"
 
+#include <pybind11/typing.h>
+
 namespace scorelab_py {
 
 namespace {
+/// An array of either float type (the dtype argument decides).
+using FloatArray = py::typing::Union<carray<double>, carray<float>>;
+
 template <class Scalar>
-py::object draw(std::uint64_t seed, std::uint64_t particle0, std::size_t n, std::uint32_t lane, int D,
+FloatArray draw(std::uint64_t seed, std::uint64_t particle0, std::size_t n, std::uint32_t lane, int D,
                 bool vectorised) {
   carray<Scalar> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(D)});
   Scalar* o = out.mutable_data();
@@ -38,7 +43,7 @@ py::object draw(std::uint64_t seed, std::uint64_t particle0, std::size_t n, std:
         }
     }
   }
-  return std::move(out);
+  return FloatArray(std::move(out));
 }
 }  // namespace
 
@@ -46,7 +51,7 @@ void register_rng(py::module_& m) {
   m.def(
       "philox_normals",
       [](std::uint64_t seed, std::uint64_t particle0, std::size_t n, std::uint32_t lane, int D,
-         const std::string& dtype, bool vectorised) -> py::object {
+         const std::string& dtype, bool vectorised) -> FloatArray {
         if (D < 1) throw std::invalid_argument("D must be >= 1");
         if (dtype == "float64") return draw<double>(seed, particle0, n, lane, D, vectorised);
         if (dtype == "float32") return draw<float>(seed, particle0, n, lane, D, vectorised);
@@ -64,6 +69,7 @@ void register_rng(py::module_& m) {
         auto r = scorelab::philox4x32_10(c0, c1, c2, c3, k0, k1);
         return py::make_tuple(r.v[0], r.v[1], r.v[2], r.v[3]);
       },
+      py::arg("c0"), py::arg("c1"), py::arg("c2"), py::arg("c3"), py::arg("k0"), py::arg("k1"),
       "One raw Philox4x32-10 block (for known-answer tests).");
   m.attr("INIT_LANE") = scorelab::kInitLane;
 }

@@ -48,14 +48,14 @@ void copy_device_2d(void* dst, std::size_t dpitch, const void* src, std::size_t 
 /// launches (chunks of steps); returning true cancels. threads_per_block: 0 = default
 /// (128), else a multiple of 32; max_steps_per_launch: 0 = automatic.
 template <class Scalar>
-GpuRunResult run_table_gpu(const PackedRun<Scalar>& run, const InitHost& init, std::size_t n, std::uint64_t seed,
+GpuRunResult run_table_gpu(const PackedRun<Scalar>& run, const InitLaw& init, std::size_t n, std::uint64_t seed,
                            std::uint64_t particle_offset, Scalar* state, int threads_per_block,
                            int max_steps_per_launch, const std::function<bool()>& poll);
 
-extern template GpuRunResult run_table_gpu<double>(const PackedRun<double>&, const InitHost&, std::size_t,
+extern template GpuRunResult run_table_gpu<double>(const PackedRun<double>&, const InitLaw&, std::size_t,
                                                    std::uint64_t, std::uint64_t, double*, int, int,
                                                    const std::function<bool()>&);
-extern template GpuRunResult run_table_gpu<float>(const PackedRun<float>&, const InitHost&, std::size_t,
+extern template GpuRunResult run_table_gpu<float>(const PackedRun<float>&, const InitLaw&, std::size_t,
                                                   std::uint64_t, std::uint64_t, float*, int, int,
                                                   const std::function<bool()>&);
 

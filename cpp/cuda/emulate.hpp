@@ -36,7 +36,7 @@ struct HostStager {
 
 /// Emulate run_table_gpu on the host; `state` is a host buffer of n x D Scalars.
 template <class Scalar>
-GpuRunResult emulate_run(const PackedRun<Scalar>& run, const InitHost& init, std::size_t n, std::uint64_t seed,
+GpuRunResult emulate_run(const PackedRun<Scalar>& run, const InitLaw& init, std::size_t n, std::uint64_t seed,
                          std::uint64_t particle_offset, Scalar* state, int max_steps_per_launch) {
   GpuRunResult res;
   if (n == 0) return res;

@@ -8,6 +8,8 @@
 // component data.
 #pragma once
 
+#include <scorelab/table.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -44,7 +46,7 @@ struct PackedRun {
   //      [logc (K)] [mean (K x D)] [U (K x UD)], UD = D*D (full), D (diag), 1 (spherical)
   int comp_stride = 0;
   std::vector<Scalar> comp;  ///< NC x comp_stride
-  // ---- error terms (null/empty when absent), double, as StageData
+  // ---- error terms (null/empty when absent), double, as ErrorTerms
   std::vector<double> bias;        ///< NC x D
   std::vector<double> lin;         ///< NC x D x D
   std::vector<double> lin_scalar;  ///< NC
@@ -54,14 +56,6 @@ struct PackedRun {
   std::vector<double> ff_amp;      ///< F x D
 
   int ud() const { return cov == 0 ? D * D : cov == 1 ? D : 1; }
-};
-
-/// Initial law: explicit states x0 (n x D) or N(mean, chol chol^T) sampled on the device
-/// with the initial-state Philox lane (exactly as the CPU executor does).
-struct InitHost {
-  const double* x0 = nullptr;    ///< n x D or null
-  const double* mean = nullptr;  ///< D
-  const double* chol = nullptr;  ///< D x D lower triangular
 };
 
 struct GpuRunResult {

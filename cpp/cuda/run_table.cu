@@ -142,7 +142,7 @@ __global__ void steps_kernel(RunView P, const Scalar* __restrict__ comp, Scalar*
 }
 
 template <class Scalar, int DMAX>
-void launch_all(const RunView& P, const int* keep_host, const InitHost& init, const double* d_x0,
+void launch_all(const RunView& P, const int* keep_host, const InitLaw& init, const double* d_x0,
                 const double* d_mean, const double* d_chol, const Scalar* d_comp, Scalar* state, int tpb,
                 int max_steps, const std::function<bool()>& poll, GpuRunResult& res) {
   const unsigned long long n = P.n;
@@ -269,7 +269,7 @@ void copy_device_2d(void* dst, std::size_t dpitch, const void* src, std::size_t 
 }
 
 template <class Scalar>
-GpuRunResult run_table_gpu(const PackedRun<Scalar>& run, const InitHost& init, std::size_t n, std::uint64_t seed,
+GpuRunResult run_table_gpu(const PackedRun<Scalar>& run, const InitLaw& init, std::size_t n, std::uint64_t seed,
                            std::uint64_t particle_offset, Scalar* state, int threads_per_block,
                            int max_steps_per_launch, const std::function<bool()>& poll) {
   GpuRunResult res;
@@ -326,10 +326,10 @@ GpuRunResult run_table_gpu(const PackedRun<Scalar>& run, const InitHost& init, s
   return res;
 }
 
-template GpuRunResult run_table_gpu<double>(const PackedRun<double>&, const InitHost&, std::size_t, std::uint64_t,
+template GpuRunResult run_table_gpu<double>(const PackedRun<double>&, const InitLaw&, std::size_t, std::uint64_t,
                                             std::uint64_t, double*, int, int,
                                             const std::function<bool()>&);
-template GpuRunResult run_table_gpu<float>(const PackedRun<float>&, const InitHost&, std::size_t, std::uint64_t,
+template GpuRunResult run_table_gpu<float>(const PackedRun<float>&, const InitLaw&, std::size_t, std::uint64_t,
                                            std::uint64_t, float*, int, int,
                                            const std::function<bool()>&);
 

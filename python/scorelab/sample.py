@@ -225,29 +225,34 @@ def prepare(
     return Prepared(table, st, phase, Phi, Ncov, terms, D, target.dim)
 
 
-def table_arguments(prep: Prepared) -> tuple[Any, ...]:
-    """The mixture, coefficient table and stage maps, in the executors' argument order.
+def table_arguments(prep: Prepared) -> dict[str, dict[str, Any]]:
+    """The mixture and the coefficient table, as the executors read them by name.
 
-    One place for the leading arguments of ``run_table_f64/f32`` (CPU and CUDA
-    modules) and of the CUDA module's ``pack_table_*``.
+    The keyword arguments ``mixture`` and ``table`` of ``run_table_f64/f32`` (CPU
+    and CUDA modules) and of the CUDA module's ``pack_table_*``; the keys are the
+    field names of the C++ structures (``cpp/include/scorelab/table.hpp``).
     """
     tab, ph = prep.table, prep.phase
-    return (
-        ph.weights,
-        ph.means,
-        ph.covariances,
-        _COV_CODE[ph.covariance_type],
-        tab.m,
-        tab.Y,
-        tab.B,
-        tab.E,
-        tab.C,
-        tab.eval,
-        tab.keep,
-        tab.history,
-        prep.Phi,
-        prep.Ncov,
-    )
+    return {
+        "mixture": {
+            "weights": ph.weights,
+            "means": ph.means,
+            "covariances": ph.covariances,
+            "cov_type": _COV_CODE[ph.covariance_type],
+        },
+        "table": {
+            "m": tab.m,
+            "history": tab.history,
+            "Y": tab.Y,
+            "B": tab.B,
+            "E": tab.E,
+            "C": tab.C,
+            "eval": tab.eval,
+            "keep": tab.keep,
+            "Phi": prep.Phi,
+            "Ncov": prep.Ncov,
+        },
+    }
 
 
 def run_arguments(
@@ -258,27 +263,32 @@ def run_arguments(
     particle_offset: int,
     threads: int,
     block: int,
-) -> tuple[Any, ...]:
-    """All positional arguments of ``run_table_f64/f32`` for one run."""
+) -> dict[str, Any]:
+    """All keyword arguments of ``run_table_f64/f32`` for one run.
+
+    :func:`table_arguments`, the error terms (the fields of
+    :class:`~scorelab.errors.StageTerms`) and the initial law (those of
+    :class:`InitLaw`) as named dicts, then the run's options.
+    """
     t = prep.terms
-    return (
-        *table_arguments(prep),
-        t.bias,
-        t.lin,
-        t.lin_scalar,
-        t.ff_eps,
-        t.ff_freq,
-        t.ff_phase,
-        t.ff_amp,
-        il.x0,
-        il.mean,
-        il.chol,
-        n,
-        seed_key(seed),
-        particle_offset,
-        threads,
-        block,
-    )
+    return {
+        **table_arguments(prep),
+        "errors": {
+            "bias": t.bias,
+            "lin": t.lin,
+            "lin_scalar": t.lin_scalar,
+            "ff_eps": t.ff_eps,
+            "ff_freq": t.ff_freq,
+            "ff_phase": t.ff_phase,
+            "ff_amp": t.ff_amp,
+        },
+        "init": {"x0": il.x0, "mean": il.mean, "chol": il.chol},
+        "n": n,
+        "seed": seed_key(seed),
+        "particle_offset": particle_offset,
+        "threads": threads,
+        "block": block,
+    }
 
 
 def sample(
@@ -405,7 +415,7 @@ def sample(
     fn = backend.run_table_f64 if dtype == "float64" else backend.run_table_f32
     extra = {} if cuda is None else {"return_device_array": bool(return_device_array)}
     state, bad_step, bad_count = fn(
-        *run_arguments(prep, il, n, seed, particle_offset, threads, blk), **extra
+        **run_arguments(prep, il, n, seed, particle_offset, threads, blk), **extra
     )
     if bad_step >= 0 and on_nonfinite != "ignore":
         k = int(bad_step)

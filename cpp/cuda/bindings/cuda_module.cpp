@@ -2,13 +2,14 @@
 //
 // Thin bindings, compiled by the host C++ compiler: the kernels live in the
 // scorelab_cuda_kernels library behind the plain C++ API of cuda_api.hpp. The run
-// functions take exactly the arguments of scorelab._core.run_table_f64/f32 (the table
-// Python built once), pack them with the CPU executor's own table compiler and
-// component cache (pack.hpp), and run them on the current device. Results come back
+// functions take exactly the arguments of scorelab._core.run_table_f64/f32 (the named
+// dicts Python built once, read by the CPU module's own builder, run_inputs.hpp), pack
+// them with the CPU executor's own table compiler and component cache (pack.hpp), and
+// run them on the current device. Results come back
 // as NumPy arrays, or stay on the device as a DeviceArray exposing
 // __cuda_array_interface__ (v3) and __dlpack__.
 #include "../../bindings/common.hpp"
-#include "../../bindings/table_inputs.hpp"
+#include "../../bindings/run_inputs.hpp"
 #include "../cuda_api.hpp"
 #include "../emulate.hpp"
 #include "../pack.hpp"
@@ -26,14 +27,13 @@ namespace py = pybind11;
 namespace {
 
 using scorelab_py::carray;
-using scorelab_py::checked;
-using scorelab_py::checked_opt;
 using scorelab_py::def_with_args;
-using scorelab_py::make_table_inputs;
-using scorelab_py::opt_arr;
+using scorelab_py::Fieldset;
+using scorelab_py::read_run;
+using scorelab_py::read_table;
 using scorelab_py::run_args;
+using scorelab_py::RunInputs;
 using scorelab_py::table_args;
-using scorelab_py::TableInputs;
 namespace sc = scorelab::cuda;
 
 // ---- DLPack (ABI of dlpack.h v0.8, the unversioned "dltensor" capsule) -----------
@@ -102,8 +102,8 @@ class DeviceArray {
     return out;
   }
 
-  py::dict cuda_array_interface() const {
-    py::dict d;
+  Fieldset cuda_array_interface() const {
+    Fieldset d;
     py::tuple shp(shape_.size());
     for (std::size_t i = 0; i < shape_.size(); ++i) shp[i] = shape_[i];
     d["shape"] = shp;
@@ -160,33 +160,21 @@ void require_device() {
 }
 
 template <class Scalar>
-py::tuple run(const carray<double>& weights, const carray<double>& means, const carray<double>& covs, int cov,
-              int m, const carray<double>& Y, const carray<double>& Sc, const carray<double>& Hc,
-              const carray<double>& C, const carray<int>& eval, const carray<int>& keep, int H,
-              const carray<double>& Phi, const carray<double>& Ncov, const opt_arr& bias, const opt_arr& lin,
-              const opt_arr& lin_scalar, const opt_arr& ff_eps, const opt_arr& ff_freq, const opt_arr& ff_phase,
-              const opt_arr& ff_amp, const opt_arr& x0, const opt_arr& init_mean, const opt_arr& init_chol,
+auto run(const Fieldset& mixture, const Fieldset& table, const Fieldset& errors, const Fieldset& init,
               std::size_t n, std::uint64_t seed, std::uint64_t particle_offset, int threads, int block,
               bool return_device_array, int steps_per_launch) {
   (void)threads;  // CPU threads: meaningless here; the GPU runs one particle per thread
-  const TableInputs in = make_table_inputs(weights, means, covs, cov, m, Y, Sc, Hc, C, eval, keep, H, Phi, Ncov, bias, lin,
-                                lin_scalar, ff_eps, ff_freq, ff_phase, ff_amp);
-  const int D = in.mix.D;
-  sc::InitHost init;
-  init.x0 = checked_opt(x0, n * D, "x0");
-  init.mean = checked_opt(init_mean, D, "init_mean");
-  init.chol = checked_opt(init_chol, std::size_t(D) * D, "init_chol");
-  if (!init.x0 && (!init.mean || !init.chol)) throw std::invalid_argument("give x0 or (init_mean, init_chol)");
+  const RunInputs in = read_run(mixture, table, errors, init, n);
   if (block < 0 || block > 1024 || block % 32)
     throw std::invalid_argument("block (CUDA threads per block) must be a multiple of 32 in [32, 1024]");
   if (steps_per_launch < 0) throw std::invalid_argument("steps_per_launch must be >= 0");
   require_device();
-  const sc::PackedRun<Scalar> packed = sc::pack_run<Scalar>(in.mix, in.T, in.SD);
-  DeviceArray state({static_cast<std::int64_t>(n), static_cast<std::int64_t>(D)}, sizeof(Scalar));
+  const sc::PackedRun<Scalar> packed = sc::pack_run<Scalar>(in.mixture, in.table, in.errors);
+  DeviceArray state({static_cast<std::int64_t>(n), static_cast<std::int64_t>(in.mixture.D)}, sizeof(Scalar));
   sc::GpuRunResult res;
   {
     py::gil_scoped_release nogil;  // kernels run for seconds; the GIL is retaken only to poll Ctrl-C
-    res = sc::run_table_gpu<Scalar>(packed, init, n, seed, particle_offset, static_cast<Scalar*>(state.ptr()),
+    res = sc::run_table_gpu<Scalar>(packed, in.init, n, seed, particle_offset, static_cast<Scalar*>(state.ptr()),
                                     block, steps_per_launch, scorelab_py::signal_poll());
   }
   if (res.cancelled) {
@@ -199,42 +187,26 @@ py::tuple run(const carray<double>& weights, const carray<double>& means, const 
 
 /// Host-only: the GPU algorithm (particle.hpp) emulated on the CPU, for tests.
 template <class Scalar>
-py::tuple emulate(const carray<double>& weights, const carray<double>& means, const carray<double>& covs, int cov,
-                  int m, const carray<double>& Y, const carray<double>& Sc, const carray<double>& Hc,
-                  const carray<double>& C, const carray<int>& eval, const carray<int>& keep, int H,
-                  const carray<double>& Phi, const carray<double>& Ncov, const opt_arr& bias, const opt_arr& lin,
-                  const opt_arr& lin_scalar, const opt_arr& ff_eps, const opt_arr& ff_freq, const opt_arr& ff_phase,
-                  const opt_arr& ff_amp, const opt_arr& x0, const opt_arr& init_mean, const opt_arr& init_chol,
+auto emulate(const Fieldset& mixture, const Fieldset& table, const Fieldset& errors, const Fieldset& init,
                   std::size_t n, std::uint64_t seed, std::uint64_t particle_offset, int threads, int block,
                   int steps_per_launch) {
-  const TableInputs in = make_table_inputs(weights, means, covs, cov, m, Y, Sc, Hc, C, eval, keep, H, Phi, Ncov, bias, lin,
-                                lin_scalar, ff_eps, ff_freq, ff_phase, ff_amp);
-  const int D = in.mix.D;
-  sc::InitHost init;
-  init.x0 = checked_opt(x0, n * D, "x0");
-  init.mean = checked_opt(init_mean, D, "init_mean");
-  init.chol = checked_opt(init_chol, std::size_t(D) * D, "init_chol");
-  if (!init.x0 && (!init.mean || !init.chol)) throw std::invalid_argument("give x0 or (init_mean, init_chol)");
+  const RunInputs in = read_run(mixture, table, errors, init, n);
   if (steps_per_launch < 0) throw std::invalid_argument("steps_per_launch must be >= 0");
-  const sc::PackedRun<Scalar> packed = sc::pack_run<Scalar>(in.mix, in.T, in.SD);
-  carray<Scalar> state({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(D)});
+  const sc::PackedRun<Scalar> packed = sc::pack_run<Scalar>(in.mixture, in.table, in.errors);
+  carray<Scalar> state({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(in.mixture.D)});
   sc::GpuRunResult res;
   {
     py::gil_scoped_release nogil;  // pure C++ loop over particles
-    res = sc::emulate_run<Scalar>(packed, init, n, seed, particle_offset, state.mutable_data(), steps_per_launch);
+    res = sc::emulate_run<Scalar>(packed, in.init, n, seed, particle_offset, state.mutable_data(), steps_per_launch);
   }
   return py::make_tuple(state, res.first_bad_step, res.bad_particles);
 }
 
 /// Host-only: the packed form of a table (for tests and inspection; needs no GPU).
 template <class Scalar>
-py::dict pack(const carray<double>& weights, const carray<double>& means, const carray<double>& covs, int cov, int m,
-              const carray<double>& Y, const carray<double>& Sc, const carray<double>& Hc, const carray<double>& C,
-              const carray<int>& eval, const carray<int>& keep, int H, const carray<double>& Phi,
-              const carray<double>& Ncov) {
-  const TableInputs in = make_table_inputs(weights, means, covs, cov, m, Y, Sc, Hc, C, eval, keep, H, Phi, Ncov, std::nullopt,
-                                std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt);
-  const sc::PackedRun<Scalar> P = sc::pack_run<Scalar>(in.mix, in.T, in.SD);
+Fieldset pack(const Fieldset& mixture, const Fieldset& table) {
+  const RunInputs in = read_table(mixture, table);
+  const sc::PackedRun<Scalar> P = sc::pack_run<Scalar>(in.mixture, in.table, in.errors);
   const auto nt = static_cast<py::ssize_t>(P.terms.size());
   carray<int> src({nt}), idx({nt});
   carray<double> coef({nt, py::ssize_t(4)});
@@ -249,7 +221,7 @@ py::dict pack(const carray<double>& weights, const carray<double>& means, const 
     std::copy(v.begin(), v.end(), a.mutable_data());
     return a;
   };
-  py::dict d;
+  Fieldset d;
   d["N"] = P.N;
   d["S"] = P.S;
   d["H"] = P.H;
@@ -282,7 +254,7 @@ PYBIND11_MODULE(_cuda, m) {
       "device_attributes",
       [](int dev) {
         const sc::DeviceAttributes a = sc::device_attributes(dev);
-        py::dict d;
+        Fieldset d;
         d["sm_count"] = a.sm_count;
         d["clock_khz"] = a.clock_khz;
         d["compute_capability"] = py::make_tuple(a.cc_major, a.cc_minor);
@@ -293,11 +265,12 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("driver_version", &sc::driver_version, "CUDA driver version (0 when no driver is installed).");
 
   py::class_<DeviceArray>(m, "DeviceArray",
-                          "Owning C-contiguous float array in GPU memory (from sample(..., "
-                          "return_device_array=True)); exposes __cuda_array_interface__ and __dlpack__.")
+                          "Owning C-contiguous float array in GPU memory (from sample(...,\n"
+                          "return_device_array=True)); exposes __cuda_array_interface__ and\n"
+                          "__dlpack__.")
       .def_property_readonly("shape",
                              [](const DeviceArray& a) {
-                               py::tuple t(a.shape().size());
+                               py::typing::Tuple<int, py::ellipsis> t(a.shape().size());
                                for (std::size_t i = 0; i < a.shape().size(); ++i) t[i] = a.shape()[i];
                                return t;
                              })
@@ -340,9 +313,10 @@ PYBIND11_MODULE(_cuda, m) {
       });
 
   const char* run_doc =
-      "Run a coefficient table on the GPU (same arguments as scorelab._core.run_table_*; `threads` is ignored, "
-      "`block` is CUDA threads per block, 0 = default); returns (state, first_bad_step, bad_particles) with state "
-      "a NumPy array (n, D) or, with return_device_array=True, a DeviceArray.";
+      "Run a coefficient table on the GPU; returns (state, first_bad_step, bad_particles)\n"
+      "with state a NumPy array (n, D) or, with return_device_array=True, a DeviceArray.\n"
+      "Same arguments as scorelab._core.run_table_*; `threads` is ignored, `block` is\n"
+      "CUDA threads per block (0: default).";
   const auto args = std::tuple_cat(table_args(), run_args());
   def_with_args(m, "run_table_f64", &run<double>, args, run_doc, py::arg("return_device_array") = false,
                 py::arg("steps_per_launch") = 0);
@@ -352,8 +326,9 @@ PYBIND11_MODULE(_cuda, m) {
   def_with_args(m, "pack_table_f64", &pack<double>, table_args(), pack_doc);
   def_with_args(m, "pack_table_f32", &pack<float>, table_args(), pack_doc);
   const char* emu_doc =
-      "Host only: the GPU executor's per-particle code (cpp/cuda/particle.hpp) run on the CPU, one particle "
-      "after another (slow; for tests on machines without a GPU). Same arguments and result as run_table_*.";
+      "Host only: the GPU executor's per-particle code (cpp/cuda/particle.hpp) run on\n"
+      "the CPU, one particle after another (slow; for tests on machines without a GPU).\n"
+      "Same arguments and result as run_table_*.";
   def_with_args(m, "emulate_table_f64", &emulate<double>, args, emu_doc, py::arg("steps_per_launch") = 0);
   def_with_args(m, "emulate_table_f32", &emulate<float>, args, emu_doc, py::arg("steps_per_launch") = 0);
 }

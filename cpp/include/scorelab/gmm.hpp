@@ -12,14 +12,18 @@
 #pragma once
 
 #include "fastmath.hpp"
+#include "parallel.hpp"
+#include "table.hpp"
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -27,8 +31,6 @@
 #include <vector>
 
 namespace scorelab {
-
-enum class CovType : int { Full = 0, Diag = 1, Spherical = 2 };
 
 using MatrixXdR = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -668,6 +670,34 @@ inline int default_block_size(int K, int D) {
   std::size_t P = budget / (static_cast<std::size_t>(K) * D + 5 * D + 8);
   P = std::max<std::size_t>(16, std::min<std::size_t>(128, P));
   return static_cast<int>(P / 8 * 8);
+}
+
+/// Log-density and score of a mixture at n points (x: n x D row-major), threads over blocks.
+template <class Scalar>
+bool mixture_logpdf_score(const Mixture& mix, const Scalar* x, std::size_t n, Scalar* logp, Scalar* score,
+                          int threads, const std::function<bool()>& poll) {
+  ComponentCache<Scalar> cc;
+  build_cache(cc, mix.K, mix.D, mix.cov_type, mix.weights, mix.means, mix.covariances);
+  const int D = mix.D;
+  const int P = default_block_size(mix.K, D);
+  const std::size_t nblocks = (n + P - 1) / P;
+  std::atomic<bool> cancel{false};
+  auto body = [&](std::size_t b) {
+    const std::size_t p0 = b * P;
+    const int pn = static_cast<int>(std::min<std::size_t>(P, n - p0));
+    std::vector<Scalar> y(static_cast<std::size_t>(D) * P), s(static_cast<std::size_t>(D) * P), lp(P);
+    ScoreScratch<Scalar> ws;
+    ws.reserve(mix.K, D, P);
+    for (int p = 0; p < pn; ++p)
+      for (int r = 0; r < D; ++r) y[static_cast<std::size_t>(r) * P + p] = x[(p0 + p) * D + r];
+    mixture_score_block(cc, y.data(), P, pn, s.data(), P, lp.data(), ws);
+    for (int p = 0; p < pn; ++p) {
+      if (logp) logp[p0 + p] = lp[p];
+      if (score)
+        for (int r = 0; r < D; ++r) score[(p0 + p) * D + r] = s[static_cast<std::size_t>(r) * P + p];
+    }
+  };
+  return parallel_for(nblocks, threads, body, poll, cancel);
 }
 
 }  // namespace scorelab

@@ -2,7 +2,7 @@
 //
 // A scheme, for a fixed grid, is a table (DESIGN.md section 3). Step k has S stages;
 // with y_0 = x (the state at t_k), stage j = 1..S forms
-//   y_j = sum_{i<j} Y[k,j,i] y_i + sum_{i<j} Sc[k,j,i] s_i + sum_h Hc[k,j,h] h_h
+//   y_j = sum_{i<j} Y[k,j,i] y_i + sum_{i<j} B[k,j,i] s_i + sum_h E[k,j,h] h_h
 //         + C[k,j] xi_{k,j}
 // where s_i = score(y_i, tau_{k,i}) + error terms is evaluated iff eval[k,i] >= 0
 // (the index of the stage's score data), h_h is the h-th most recent history score
@@ -15,12 +15,14 @@
 // The score data of index c is the mixture pushed forward to time tau_c:
 // mean (Phi_c ⊗ I_d) mu_k, covariance (Phi_c ⊗ I_d) Sigma_k (Phi_c ⊗ I_d)^T + N_c ⊗ I_d,
 // plus optional error terms bias_c (D), lin_c (D x D) or lin_scalar_c, and a random
-// Fourier field eps_c * sum_f a_f cos(w_f . y + phi_f).
+// Fourier field eps_c * sum_f a_f cos(w_f . y + phi_f). The inputs (Mixture, Table,
+// ErrorTerms, InitLaw) are declared in table.hpp with the Python side's field names.
 #pragma once
 
 #include "gmm.hpp"
 #include "parallel.hpp"
 #include "philox.hpp"
+#include "table.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -33,49 +35,6 @@
 #include <vector>
 
 namespace scorelab {
-
-/// The mixture whose score drives the sampler, at data time (t = 0), in phase space.
-struct MixtureSpec {
-  int K = 0;
-  int D = 0;
-  CovType cov = CovType::Full;
-  const double* weights = nullptr;  ///< K
-  const double* means = nullptr;    ///< K x D
-  const double* covs = nullptr;     ///< K x D x D | K x D | K
-};
-
-/// Coefficient table of a scheme on a grid (see the header comment for the meaning).
-struct Table {
-  int N = 0, S = 0, H = 0, m = 1;
-  const double* Y = nullptr;   ///< N x S x S x m x m   (stage j = 1..S on y_i, i = 0..S-1)
-  const double* Sc = nullptr;  ///< N x S x S x m x m   (on s_i)
-  const double* Hc = nullptr;  ///< N x S x H x m x m   (on history scores; may be null if H = 0)
-  const double* C = nullptr;   ///< N x S x m x m       (noise on the stage's own lane)
-  const int* eval = nullptr;   ///< N x S               (score data index at y_i, or -1)
-  const int* keep = nullptr;   ///< N  (push s_i: i; push y_i: S + i; nothing: -1)
-};
-
-/// Per score-evaluation data: the forward map to tau and the error model terms.
-struct StageData {
-  int NC = 0;
-  const double* Phi = nullptr;         ///< NC x m x m
-  const double* Ncov = nullptr;        ///< NC x m x m
-  const double* bias = nullptr;        ///< NC x D, or null
-  const double* lin = nullptr;         ///< NC x D x D, or null
-  const double* lin_scalar = nullptr;  ///< NC, or null
-  // random Fourier field: eps_c * sum_f amp[f] * cos(freq[f] . y + phase[f])
-  int F = 0;
-  const double* ff_eps = nullptr;    ///< NC (or null when F = 0)
-  const double* ff_freq = nullptr;   ///< F x D
-  const double* ff_phase = nullptr;  ///< F
-  const double* ff_amp = nullptr;    ///< F x D
-};
-
-struct InitSpec {
-  const double* x0 = nullptr;    ///< n x D initial states, or null to sample N(mean, L L^T)
-  const double* mean = nullptr;  ///< D
-  const double* chol = nullptr;  ///< D x D lower-triangular factor
-};
 
 struct RunOptions {
   std::uint64_t seed = 0;
@@ -113,7 +72,7 @@ inline bool block_nonzero(const double* c, int m) {
 
 /// Build the sparse term lists, one per (step, stage), skipping zero blocks.
 inline std::vector<StageOps> compile_ops(const Table& T) {
-  const int N = T.N, S = T.S, H = T.H, m = T.m, mm = m * m;
+  const int N = T.N, S = T.S, H = T.history, m = T.m, mm = m * m;
   std::vector<StageOps> ops(static_cast<std::size_t>(N) * S);
   for (int k = 0; k < N; ++k)
     for (int j = 1; j <= S; ++j) {
@@ -126,7 +85,7 @@ inline std::vector<StageOps> compile_ops(const Table& T) {
           for (int q = 0; q < mm; ++q) t.c[q] = cy[q];
           op.terms.push_back(t);
         }
-        const double* cs = T.Sc + (base * S + i) * mm;
+        const double* cs = T.B + (base * S + i) * mm;
         if (block_nonzero(cs, m)) {
           if (T.eval[static_cast<std::size_t>(k) * S + i] < 0)
             throw std::invalid_argument("table uses the score of stage " + std::to_string(i) + " of step " +
@@ -137,7 +96,7 @@ inline std::vector<StageOps> compile_ops(const Table& T) {
         }
       }
       for (int h = 0; h < H; ++h) {
-        const double* ch = T.Hc + (base * H + h) * mm;
+        const double* ch = T.E + (base * H + h) * mm;
         if (block_nonzero(ch, m)) {
           Term t{2, h, {0, 0, 0, 0}};
           for (int q = 0; q < mm; ++q) t.c[q] = ch[q];
@@ -219,7 +178,7 @@ SCORELAB_ALWAYS_INLINE bool any_nonfinite(const float* x, int n) {
 }
 
 /// Mixture components pushed forward to one score-evaluation time.
-inline void forward_components(const MixtureSpec& mix, int m, const double* Phi, const double* Ncov,
+inline void forward_components(const Mixture& mix, int m, const double* Phi, const double* Ncov,
                                std::vector<double>& means, std::vector<double>& covs) {
   const int K = mix.K, D = mix.D, d = D / m;
   means.assign(static_cast<std::size_t>(K) * D, 0.0);
@@ -231,12 +190,12 @@ inline void forward_components(const MixtureSpec& mix, int m, const double* Phi,
         for (int b = 0; b < m; ++b) s += Phi[a * m + b] * mix.means[static_cast<std::size_t>(k) * D + b * d + r];
         means[static_cast<std::size_t>(k) * D + a * d + r] = s;
       }
-  if (mix.cov == CovType::Full) {
+  if (mix.cov_type == CovType::Full) {
     covs.assign(static_cast<std::size_t>(K) * D * D, 0.0);
     if (m == 1) {
       const double a2 = Phi[0] * Phi[0], nv = Ncov[0];
       for (int k = 0; k < K; ++k) {
-        const double* S0 = mix.covs + static_cast<std::size_t>(k) * D * D;
+        const double* S0 = mix.covariances + static_cast<std::size_t>(k) * D * D;
         double* Ck = covs.data() + static_cast<std::size_t>(k) * D * D;
         for (int i = 0; i < D; ++i)
           for (int j = 0; j < D; ++j)
@@ -245,7 +204,7 @@ inline void forward_components(const MixtureSpec& mix, int m, const double* Phi,
     } else {
       // C = (Phi ⊗ I) S0 (Phi ⊗ I)^T + Ncov ⊗ I, blockwise over the m x m blocks of S0
       for (int k = 0; k < K; ++k) {
-        const double* S0 = mix.covs + static_cast<std::size_t>(k) * D * D;
+        const double* S0 = mix.covariances + static_cast<std::size_t>(k) * D * D;
         double* Ck = covs.data() + static_cast<std::size_t>(k) * D * D;
         for (int a = 0; a < m; ++a)
           for (int b = 0; b < m; ++b)
@@ -268,10 +227,10 @@ inline void forward_components(const MixtureSpec& mix, int m, const double* Phi,
     }
   } else {
     if (m != 1) throw std::invalid_argument("diagonal/spherical components need a scalar (m = 1) process");
-    const std::size_t nc = mix.cov == CovType::Diag ? static_cast<std::size_t>(K) * D : static_cast<std::size_t>(K);
+    const std::size_t nc = mix.cov_type == CovType::Diag ? static_cast<std::size_t>(K) * D : static_cast<std::size_t>(K);
     covs.resize(nc);
     const double a2 = Phi[0] * Phi[0], nv = Ncov[0];
-    for (std::size_t i = 0; i < nc; ++i) covs[i] = a2 * mix.covs[i] + nv;
+    for (std::size_t i = 0; i < nc; ++i) covs[i] = a2 * mix.covariances[i] + nv;
   }
 }
 
@@ -327,7 +286,7 @@ template <class Scalar>
 struct BlockWork {
   const std::vector<StageOps>* ops;
   const Table* T;
-  const StageData* SD;
+  const ErrorTerms* err;
   const ComponentCache<Scalar>* caches;
   Scalar** Yp;
   Scalar* sbuf;
@@ -347,7 +306,7 @@ template <class Scalar>
 SCORELAB_ALWAYS_INLINE void block_steps_impl(BlockWork<Scalar>& w, bool avx2) {
   const std::vector<StageOps>& ops = *w.ops;
   const Table& T = *w.T;
-  const StageData& SD = *w.SD;
+  const ErrorTerms& err = *w.err;
   const ComponentCache<Scalar>* caches = w.caches;
   Scalar** Yp = w.Yp;
   Scalar* sbuf = w.sbuf;
@@ -393,20 +352,20 @@ SCORELAB_ALWAYS_INLINE void block_steps_impl(BlockWork<Scalar>& w, bool avx2) {
       if (e < 0) continue;
       Scalar* s = sbuf + static_cast<std::size_t>(j) * slab;
       mixture_score_block(caches[e], y, ld, pn, s, ld, static_cast<Scalar*>(nullptr), ws);
-      if (SD.bias) {
-        const double* bv = SD.bias + static_cast<std::size_t>(e) * D;
+      if (err.bias) {
+        const double* bv = err.bias + static_cast<std::size_t>(e) * D;
         for (int r = 0; r < D; ++r) {
           const Scalar br = static_cast<Scalar>(bv[r]);
           for (int p = 0; p < pn; ++p) s[static_cast<std::size_t>(r) * ld + p] += br;
         }
       }
-      if (SD.lin_scalar) {
-        const Scalar l = static_cast<Scalar>(SD.lin_scalar[e]);
+      if (err.lin_scalar) {
+        const Scalar l = static_cast<Scalar>(err.lin_scalar[e]);
         if (l != Scalar(0))
           for (std::size_t q = 0; q < slab; ++q) s[q] += l * y[q];
       }
-      if (SD.lin) {
-        const double* A = SD.lin + static_cast<std::size_t>(e) * D * D;
+      if (err.lin) {
+        const double* A = err.lin + static_cast<std::size_t>(e) * D * D;
         for (int r = 0; r < D; ++r) {
           Scalar* sr = s + static_cast<std::size_t>(r) * ld;
           for (int c = 0; c < D; ++c) {
@@ -417,13 +376,13 @@ SCORELAB_ALWAYS_INLINE void block_steps_impl(BlockWork<Scalar>& w, bool avx2) {
           }
         }
       }
-      if (SD.F > 0 && SD.ff_eps && SD.ff_eps[e] != 0.0) {
-        const Scalar eps = static_cast<Scalar>(SD.ff_eps[e]);
-        for (int f = 0; f < SD.F; ++f) {
-          const double* w = SD.ff_freq + static_cast<std::size_t>(f) * D;
-          const double* a = SD.ff_amp + static_cast<std::size_t>(f) * D;
+      if (err.F > 0 && err.ff_eps && err.ff_eps[e] != 0.0) {
+        const Scalar eps = static_cast<Scalar>(err.ff_eps[e]);
+        for (int f = 0; f < err.F; ++f) {
+          const double* w = err.ff_freq + static_cast<std::size_t>(f) * D;
+          const double* a = err.ff_amp + static_cast<std::size_t>(f) * D;
           for (int p = 0; p < pn; ++p) {
-            double arg = SD.ff_phase[f];
+            double arg = err.ff_phase[f];
             for (int r = 0; r < D; ++r) arg += w[r] * static_cast<double>(y[static_cast<std::size_t>(r) * ld + p]);
             const Scalar cf = eps * static_cast<Scalar>(std::cos(arg));
             for (int r = 0; r < D; ++r) s[static_cast<std::size_t>(r) * ld + p] += cf * static_cast<Scalar>(a[r]);
@@ -476,7 +435,7 @@ inline void block_steps(BlockWork<Scalar>& w) {
 
 /// Check a table against its mixture and stage data (throws std::invalid_argument):
 /// run_table and the CUDA packer call it before anything else.
-inline void check_table(const MixtureSpec& mix, const Table& T, const StageData& SD) {
+inline void check_table(const Mixture& mix, const Table& T) {
   const int D = mix.D, m = T.m, S = T.S, N = T.N;
   if (m < 1 || m > 2 || D % m != 0) throw std::invalid_argument("block size m must be 1 or 2 and divide D");
   if (S < 1) throw std::invalid_argument("a table needs at least one stage");
@@ -484,7 +443,7 @@ inline void check_table(const MixtureSpec& mix, const Table& T, const StageData&
   for (int k = 0; k < N; ++k) {
     for (int i = 0; i < S; ++i) {
       const int e = T.eval[static_cast<std::size_t>(k) * S + i];
-      if (e >= SD.NC || e < -1) throw std::invalid_argument("score data index out of range");
+      if (e >= T.NC || e < -1) throw std::invalid_argument("score data index out of range");
     }
     const int kp = T.keep[k];
     if (kp >= 2 * S || kp < -1 || (kp >= 0 && kp < S && T.eval[static_cast<std::size_t>(k) * S + kp] < 0))
@@ -496,10 +455,10 @@ inline void check_table(const MixtureSpec& mix, const Table& T, const StageData&
 /// poll() is called from the calling thread about every 50 ms; returning true cancels.
 /// Allocation happens once per call and per thread, never per step.
 template <class Scalar>
-RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD, const InitSpec& init,
+RunResult run_table(const Mixture& mix, const Table& T, const ErrorTerms& err, const InitLaw& init,
                     std::size_t n, Scalar* state, const RunOptions& opt, const std::function<bool()>& poll) {
-  check_table(mix, T, SD);
-  const int D = mix.D, m = T.m, S = T.S, H = T.H, N = T.N, K = mix.K;
+  check_table(mix, T);
+  const int D = mix.D, m = T.m, S = T.S, H = T.history, N = T.N, K = mix.K;
   const int d = D / m;
   const std::vector<detail::StageOps> ops = detail::compile_ops(T);
   const int P = opt.block > 0 ? opt.block : default_block_size(K, D);
@@ -537,15 +496,15 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
 
   // time chunks bounded by the cache budget
   std::size_t per_cache = sizeof(Scalar) * static_cast<std::size_t>(K) *
-                          (static_cast<std::size_t>(D) * (mix.cov == CovType::Full ? D : 1) + D + 1);
+                          (static_cast<std::size_t>(D) * (mix.cov_type == CovType::Full ? D : 1) + D + 1);
   std::size_t steps_per_chunk = std::max<std::size_t>(1, opt.cache_budget_bytes / std::max<std::size_t>(1, per_cache * S));
-  std::vector<ComponentCache<Scalar>> caches(SD.NC);
+  std::vector<ComponentCache<Scalar>> caches(T.NC);
 
   for (int k0 = 0; k0 < N; k0 += static_cast<int>(steps_per_chunk)) {
     const int k1 = static_cast<int>(std::min<std::size_t>(N, k0 + steps_per_chunk));
     // build the caches used in [k0, k1)
     std::vector<int> need;
-    std::vector<char> scheduled(SD.NC, 0);
+    std::vector<char> scheduled(T.NC, 0);
     for (int k = k0; k < k1; ++k)
       for (int i = 0; i < S; ++i) {
         const int e = T.eval[static_cast<std::size_t>(k) * S + i];
@@ -557,9 +516,9 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
     auto build = [&](std::size_t q) {
       const int e = need[q];
       std::vector<double> means, covs;
-      detail::forward_components(mix, m, SD.Phi + static_cast<std::size_t>(e) * m * m,
-                                 SD.Ncov + static_cast<std::size_t>(e) * m * m, means, covs);
-      build_cache(caches[e], K, D, mix.cov, mix.weights, means.data(), covs.data());
+      detail::forward_components(mix, m, T.Phi + static_cast<std::size_t>(e) * m * m,
+                                 T.Ncov + static_cast<std::size_t>(e) * m * m, means, covs);
+      build_cache(caches[e], K, D, mix.cov_type, mix.weights, means.data(), covs.data());
     };
     if (!parallel_for(need.size(), opt.threads, build, poll, cancel)) return RunResult{true, -1, 0};
 
@@ -583,7 +542,7 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
         for (int p = 0; p < pn; ++p)
           for (int r = 0; r < D; ++r)
             hbuf[h * slab + static_cast<std::size_t>(r) * ld + p] = hist_global[((p0 + p) * H + h) * D + r];
-      detail::BlockWork<Scalar> w{&ops, &T, &SD, caches.data(), Yp.data(), sbuf.data(), hbuf.data(), xi.data(),
+      detail::BlockWork<Scalar> w{&ops, &T, &err, caches.data(), Yp.data(), sbuf.data(), hbuf.data(), xi.data(),
                                   &ws, k0, k1, S, H, m, d, D, pn, ld, slab, opt.seed, opt.particle_offset + p0,
                                   ring_head[b], -1};
       detail::block_steps(w);
@@ -617,34 +576,6 @@ RunResult run_table(const MixtureSpec& mix, const Table& T, const StageData& SD,
     res.bad_particles = cnt;
   }
   return res;
-}
-
-/// Log-density and score of a mixture at n points (x: n x D row-major), threads over blocks.
-template <class Scalar>
-bool mixture_logpdf_score(const MixtureSpec& mix, const Scalar* x, std::size_t n, Scalar* logp, Scalar* score,
-                          int threads, const std::function<bool()>& poll) {
-  ComponentCache<Scalar> cc;
-  build_cache(cc, mix.K, mix.D, mix.cov, mix.weights, mix.means, mix.covs);
-  const int D = mix.D;
-  const int P = default_block_size(mix.K, D);
-  const std::size_t nblocks = (n + P - 1) / P;
-  std::atomic<bool> cancel{false};
-  auto body = [&](std::size_t b) {
-    const std::size_t p0 = b * P;
-    const int pn = static_cast<int>(std::min<std::size_t>(P, n - p0));
-    std::vector<Scalar> y(static_cast<std::size_t>(D) * P), s(static_cast<std::size_t>(D) * P), lp(P);
-    ScoreScratch<Scalar> ws;
-    ws.reserve(mix.K, D, P);
-    for (int p = 0; p < pn; ++p)
-      for (int r = 0; r < D; ++r) y[static_cast<std::size_t>(r) * P + p] = x[(p0 + p) * D + r];
-    mixture_score_block(cc, y.data(), P, pn, s.data(), P, lp.data(), ws);
-    for (int p = 0; p < pn; ++p) {
-      if (logp) logp[p0 + p] = lp[p];
-      if (score)
-        for (int r = 0; r < D; ++r) score[(p0 + p) * D + r] = s[static_cast<std::size_t>(r) * P + p];
-    }
-  };
-  return parallel_for(nblocks, threads, body, poll, cancel);
 }
 
 }  // namespace scorelab
