@@ -15,19 +15,32 @@ needed) and never modify their input.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+if TYPE_CHECKING:
+    from .processes import Process
+    from .targets import Gaussian, Target
+
 __all__ = [
     "as_float_array",
+    "check_finite_real",
+    "check_gaussian",
     "check_int",
+    "check_nonnegative",
+    "check_positive",
+    "check_process",
     "check_psd",
+    "check_real",
     "check_spd",
     "check_spd_cholesky",
     "check_square",
+    "check_target",
     "cholesky_spd",
     "symmetrize",
 ]
@@ -157,6 +170,146 @@ def check_int(n: object, name: str, min_value: int | None = None) -> int:
     if min_value is not None and value < min_value:
         raise ValueError(f"{name} must be >= {min_value}, got {value}")
     return value
+
+
+def check_real(value: Any, name: str) -> float:
+    """Check that ``value`` is a real number and return it as a ``float``.
+
+    Parameters
+    ----------
+    value : object
+        Value to check. Anything ``float()`` accepts, except booleans.
+    name : str
+        Name of the argument, used in error messages.
+
+    Returns
+    -------
+    float
+        ``float(value)`` (possibly NaN or infinite).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is a boolean or not convertible to ``float``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
+
+
+def _check_finite_bound(value: Any, name: str, bound: str = "") -> float:
+    """:func:`check_real`, then finite and, if ``bound`` is given, ``> 0``/``>= 0``."""
+    v = check_real(value, name)
+    ok = math.isfinite(v) and (
+        v > 0.0 if bound == "> 0" else v >= 0.0 if bound == ">= 0" else True
+    )
+    if not ok:
+        raise ValueError(
+            f"{name} must be finite{f' and {bound}' if bound else ''}, got {value!r}"
+        )
+    return v
+
+
+def check_finite_real(value: Any, name: str) -> float:
+    """Check that ``value`` is a finite real number (see :func:`check_real`).
+
+    Raises ``TypeError`` as :func:`check_real`, ``ValueError`` for NaN or
+    infinity (message: ``"<name> must be finite, got <value>"``).
+    """
+    return _check_finite_bound(value, name)
+
+
+def check_positive(value: Any, name: str) -> float:
+    """Check that ``value`` is a finite real number ``> 0`` (see :func:`check_real`).
+
+    Raises ``TypeError`` as :func:`check_real`, ``ValueError`` for NaN, infinity
+    or ``value <= 0`` (``"<name> must be finite and > 0, got <value>"``).
+    """
+    return _check_finite_bound(value, name, "> 0")
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """Check that ``value`` is a finite real number ``>= 0`` (see :func:`check_real`).
+
+    Raises ``TypeError`` as :func:`check_real`, ``ValueError`` for NaN, infinity
+    or ``value < 0`` (``"<name> must be finite and >= 0, got <value>"``).
+    """
+    return _check_finite_bound(value, name, ">= 0")
+
+
+def check_process(
+    process: Any, name: str = "process", *, scalar: str | None = None
+) -> Process:
+    """Check that ``process`` is a scorelab :class:`~scorelab.processes.Process`.
+
+    Parameters
+    ----------
+    process : object
+        Value to check.
+    name : str, default "process"
+        Name of the argument, used in error messages.
+    scalar : str, optional
+        If given, the process must also be scalar (``m = 1``); otherwise a
+        ``ValueError`` with this message is raised.
+
+    Returns
+    -------
+    Process
+        ``process`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``process`` is not a :class:`~scorelab.processes.Process`.
+    ValueError
+        If ``scalar`` is given and ``process`` is a phase-space process.
+    """
+    from .processes import Process
+
+    if not isinstance(process, Process):
+        raise TypeError(
+            f"{name} must be a scorelab Process, got {type(process).__name__}"
+        )
+    if scalar is not None and process.m != 1:
+        raise ValueError(scalar)
+    return process
+
+
+def check_target(target: Any, name: str = "target") -> Target:
+    """Check that ``target`` is a scorelab Gaussian or GaussianMixture.
+
+    Raises
+    ------
+    TypeError
+        If it is not a :class:`~scorelab.targets.Target`.
+    """
+    from .targets import Target
+
+    if not isinstance(target, Target):
+        raise TypeError(
+            f"{name} must be a scorelab Gaussian or GaussianMixture, got "
+            f"{type(target).__name__}"
+        )
+    return target
+
+
+def check_gaussian(target: Any, name: str = "target", why: str = "") -> Gaussian:
+    """Check that ``target`` is a scorelab :class:`~scorelab.targets.Gaussian`.
+
+    Raises ``TypeError`` otherwise, naming ``name`` and stating ``why`` (if
+    given) in parentheses.
+    """
+    from .targets import Gaussian
+
+    if not isinstance(target, Gaussian):
+        reason = f" ({why})" if why else ""
+        raise TypeError(
+            f"{name} must be a scorelab Gaussian{reason}, got {type(target).__name__}"
+        )
+    return target
 
 
 def check_square(S: npt.NDArray[np.float64], name: str) -> int:

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._validate import as_float_array
+from ._validate import as_float_array, check_positive
 from .processes import Process
 from .targets import Gaussian, GaussianMixture, Target
 
@@ -123,13 +123,13 @@ def _check_times(t: npt.ArrayLike, name: str) -> FloatArray:
 
 
 class CLD(Process):
-    """Critically damped Langevin diffusion in phase space (block size m = 2).
+    r"""Critically damped Langevin diffusion in phase space (block size m = 2).
 
     Parameters
     ----------
     param : {"normalized", "dockhorn"}, default "normalized"
         Parametrisation (see the module docstring). ``"normalized"`` fixes
-        :math:`\\beta = 1, \\Gamma = 2, M = 1` and :math:`v_0 \\sim N(0, I)`.
+        :math:`\beta = 1, \Gamma = 2, M = 1` and :math:`v_0 \sim N(0, I)`.
     beta : float, default 4.0
         Time scale (``"dockhorn"`` only), > 0.
     Gamma : float, default 1.0
@@ -142,7 +142,7 @@ class CLD(Process):
         (``"dockhorn"`` only), > 0.
     T : float, optional
         Default horizon: 5 for ``"normalized"``, 1 for ``"dockhorn"``
-        (:math:`\\kappa T = 8` there).
+        (:math:`\kappa T = 8` there).
 
     Attributes
     ----------
@@ -155,7 +155,7 @@ class CLD(Process):
     v0_var : float
         Initial velocity variance.
     kappa : float
-        Rate :math:`\\beta/\\sqrt M` of the time change to the normalised form.
+        Rate :math:`\beta/\sqrt M` of the time change to the normalised form.
 
     Raises
     ------
@@ -172,6 +172,7 @@ class CLD(Process):
     unavailable; use uniform, power or explicit grids.
     """
 
+    m = 2
     F: FloatArray
     GG: FloatArray
     stationary: FloatArray
@@ -210,15 +211,7 @@ class CLD(Process):
             consts.update(given)
             T = 1.0 if T is None else T
         for name, val in consts.items():
-            if isinstance(val, (bool, np.bool_)):
-                raise TypeError(f"{name} must be a real number, got {val!r}")
-            try:
-                v = float(val)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{name} must be a real number, got {val!r}") from exc
-            if not math.isfinite(v) or v <= 0:
-                raise ValueError(f"{name} must be finite and > 0, got {val!r}")
-            consts[name] = v
+            consts[name] = check_positive(val, name)
         b, G, Mm, g0 = consts["beta"], consts["Gamma"], consts["M"], consts["gamma"]
         if abs(G * G - 4.0 * Mm) > _CRITICAL_RTOL * max(G * G, 4.0 * Mm):
             raise ValueError(
@@ -234,7 +227,6 @@ class CLD(Process):
         object.__setattr__(self, "kappa", b / math.sqrt(Mm))
         object.__setattr__(self, "_S", np.array([1.0, math.sqrt(Mm)]))
         self._finish(name="cld", kind="cld", T=T, t_max=math.inf, prior_var=1.0)
-        object.__setattr__(self, "m", 2)
 
     def params(self) -> dict[str, Any]:  # noqa: D102
         beta, Gamma, M, gamma = self._consts
@@ -281,11 +273,11 @@ class CLD(Process):
         return np.asarray(B * (s**left)[:, None] * (s**right)[None, :])
 
     def marginal_maps(self, t: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Forward maps ``Phi(t) = exp(F t)`` and noise covariance ``Ncov(t)``.
+        r"""Forward maps ``Phi(t) = exp(F t)`` and noise covariance ``Ncov(t)``.
 
-        The marginal of data component :math:`N(\\mu, \\Sigma)` (in phase space)
-        at time t is :math:`N((\\Phi \\otimes I)\\mu, (\\Phi\\otimes I)\\Sigma
-        (\\Phi\\otimes I)^\\top + N_t \\otimes I)`.
+        The marginal of data component :math:`N(\mu, \Sigma)` (in phase space)
+        at time t is :math:`N((\Phi \otimes I)\mu, (\Phi\otimes I)\Sigma
+        (\Phi\otimes I)^\top + N_t \otimes I)`.
 
         Parameters
         ----------
@@ -310,13 +302,13 @@ class CLD(Process):
         N[:, 1, 1] = 4.0 * (J0 - 2.0 * J1 + J2)
         return self._scale(Phi, 1, -1), self._scale(N, 1, 1)
 
-    def ei_coefficients(  # type: ignore[override]
+    def ei_coefficients(
         self, t_hi: npt.ArrayLike, t_lo: npt.ArrayLike
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Exponential-integrator blocks of the reverse SDE, steps ``t_hi -> t_lo``.
+        r"""Exponential-integrator blocks of the reverse SDE, steps ``t_hi -> t_lo``.
 
-        One step with the score frozen at ``t_hi``: :math:`z' = (r \\otimes I) z +
-        (c \\otimes I)\\, s(z, t_{hi}) + (n^{1/2} \\otimes I)\\xi`; the
+        One step with the score frozen at ``t_hi``: :math:`z' = (r \otimes I) z +
+        (c \otimes I)\, s(z, t_{hi}) + (n^{1/2} \otimes I)\xi`; the
         probability-flow ODE integrator uses ``r`` and ``c / 2``.
 
         Parameters
@@ -327,9 +319,9 @@ class CLD(Process):
         Returns
         -------
         r, c, n : ndarray, shape (N, 2, 2)
-            Transition :math:`e^{-Fh}`, score coefficient :math:`(\\int_0^h
-            e^{-Fu} du) GG^\\top` (x-column zero) and noise covariance
-            :math:`\\int_0^h e^{-Fu} GG^\\top e^{-F^\\top u} du`.
+            Transition :math:`e^{-Fh}`, score coefficient :math:`(\int_0^h
+            e^{-Fu} du) GG^\top` (x-column zero) and noise covariance
+            :math:`\int_0^h e^{-Fu} GG^\top e^{-F^\top u} du`.
         """
         hi = _check_times(t_hi, "t_hi")
         lo = _check_times(t_lo, "t_lo")
@@ -403,24 +395,38 @@ class CLD(Process):
             return Gaussian(means[0], covs[0])
         return GaussianMixture(ph.weights, means, covs, "full")
 
+    def position_marginal(self, target: Target, t: float) -> Target:
+        """Law of the position block x of :math:`z_t = (x, v)` (dimension d).
+
+        The position marginal of :meth:`marginal`: a
+        :class:`~scorelab.targets.Gaussian` for Gaussian data, a full
+        :class:`~scorelab.targets.GaussianMixture` otherwise.
+        """
+        marg = self.marginal(target, t)
+        d = target.dim
+        if isinstance(marg, Gaussian):
+            return Gaussian(marg.mean[:d], marg.cov[:d, :d])
+        covs = marg.full_covariances()[:, :d, :d]
+        return GaussianMixture(marg.weights, marg.means[:, :d], covs, "full")
+
     def score(self, target: Target, t: float, z: npt.ArrayLike) -> FloatArray:
-        """Exact phase-space score :math:`\\nabla_{(x, v)}\\log p_t(z)`, (n, 2d)."""
+        r"""Exact phase-space score :math:`\nabla_{(x, v)}\log p_t(z)`, (n, 2d)."""
         return self.marginal(target, t).score(z)
 
     def prior(
         self, d: int, init: str | None = None, T: float | None = None
     ) -> tuple[FloatArray, FloatArray]:
-        """Initial law of the reverse process in phase space.
+        r"""Initial law of the reverse process in phase space.
 
         Parameters
         ----------
         d : int
             Data dimension.
         init : {None, "zero-data"}
-            ``None``: the stationary law :math:`N(0, \\mathrm{diag}(1, M)\\otimes
+            ``None``: the stationary law :math:`N(0, \mathrm{diag}(1, M)\otimes
             I_d)` (:math:`N(0, I_{2d})` for the normalised form).
             ``"zero-data"``: the law of :math:`z_T` when :math:`x_0 = 0` and
-            :math:`v_0 \\sim N(0, \\gamma M I)`.
+            :math:`v_0 \sim N(0, \gamma M I)`.
         T : float, optional
             Horizon for ``"zero-data"`` (default :attr:`T`).
 
@@ -441,6 +447,13 @@ class CLD(Process):
         S0 = np.diag(np.array([0.0, self.v0_var]))
         C = Phi[0] @ S0 @ Phi[0].T + Nc[0]
         return np.zeros(2 * d), np.asarray(np.kron(0.5 * (C + C.T), np.eye(d)))
+
+    def prior_factor(
+        self, d: int, init: str | None = None, T: float | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Mean and lower Cholesky factor ``L`` (``cov = L L^T``) of :meth:`prior`."""
+        mean, cov = self.prior(d, init=init, T=T)
+        return mean, np.asarray(np.linalg.cholesky(cov), dtype=np.float64)
 
     def __repr__(self) -> str:
         return f"CLD({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"

@@ -1,15 +1,15 @@
-"""Controlled score errors: the learned score is modelled as exact score + error.
+r"""Controlled score errors: the learned score is modelled as exact score + error.
 
-A score-error model turns the exact score :math:`\\nabla\\log p_t` into
-:math:`\\hat s(y, t) = \\nabla\\log p_t(y) + e(y, t)`. Models are evaluated inside
+A score-error model turns the exact score :math:`\nabla\log p_t` into
+:math:`\hat s(y, t) = \nabla\log p_t(y) + e(y, t)`. Models are evaluated inside
 the compiled executor: each one only supplies, for every score-evaluation time
-:math:`\\tau`, the coefficients of its error term (no Python per step):
+:math:`\tau`, the coefficients of its error term (no Python per step):
 
-- ``bias``: a vector :math:`b(\\tau)` (shape (D,)),
-- ``lin`` / ``lin_scalar``: a matrix :math:`A(\\tau)` (D, D) or scalar, giving
-  :math:`A(\\tau) y`,
-- ``fourier``: a random Fourier field :math:`\\epsilon(\\tau) \\sum_f a_f
-  \\cos(w_f \\cdot y + \\phi_f)` (see :class:`FourierField`),
+- ``bias``: a vector :math:`b(\tau)` (shape (D,)),
+- ``lin`` / ``lin_scalar``: a matrix :math:`A(\tau)` (D, D) or scalar, giving
+  :math:`A(\tau) y`,
+- ``fourier``: a random Fourier field :math:`\epsilon(\tau) \sum_f a_f
+  \cos(w_f \cdot y + \phi_f)` (see :class:`FourierField`),
 
 and :class:`Misspecified` swaps the target whose exact score is used. ``D`` is the
 state dimension: d for scalar processes, 2d for phase-space processes (CLD),
@@ -25,7 +25,7 @@ assumption A3 of paper 1), in closed form where one exists (affine errors under
 any mixture, Fourier fields under any mixture, misspecification between
 Gaussians) and by Monte Carlo with a standard error otherwise, and the
 time-integrated error over a grid, :meth:`ScoreError.integrated_l2_error`.
-Time-dependent sizes :math:`\\epsilon(t)` are given as ``scale=`` callables;
+Time-dependent sizes :math:`\epsilon(t)` are given as ``scale=`` callables;
 :class:`PowerScale`, :class:`InverseSigmaScale` and :class:`InterpScale` cover
 the usual shapes.
 
@@ -49,7 +49,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._validate import as_float_array, check_int
+from ._runtime import as_seed
+from ._validate import (
+    as_float_array,
+    check_finite_real,
+    check_int,
+    check_positive,
+    check_process,
+)
 
 if TYPE_CHECKING:
     from .processes import Process
@@ -169,7 +176,7 @@ def _time_scale(scale: Any, t: FloatArray) -> FloatArray:
                 f"scale(t) must return a scalar or shape {t.shape}, got {raw.shape}"
             ) from exc
     else:
-        out = np.full(t.shape, _finite(scale, "scale"))
+        out = np.full(t.shape, check_finite_real(scale, "scale"))
     if not np.all(np.isfinite(out)):
         raise ValueError("scale must be finite at every score-evaluation time")
     return np.ascontiguousarray(out)
@@ -179,22 +186,8 @@ def _scale_at(scale: Any, t: float) -> float:
     return float(_time_scale(scale, np.array([float(t)]))[0])
 
 
-def _finite(value: Any, name: str, positive: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
-    if not math.isfinite(v) or (positive and v <= 0):
-        raise ValueError(
-            f"{name} must be finite{' and > 0' if positive else ''}, got {value!r}"
-        )
-    return v
-
-
 class PowerScale:
-    """Size :math:`\\epsilon(t) = \\epsilon\\,(t / t_{ref})^p`.
+    r"""Size :math:`\epsilon(t) = \epsilon\,(t / t_{ref})^p`.
 
     Parameters
     ----------
@@ -207,9 +200,9 @@ class PowerScale:
     """
 
     def __init__(self, eps: float, p: float, t_ref: float = 1.0) -> None:
-        self.eps = _finite(eps, "eps")
-        self.p = _finite(p, "p")
-        self.t_ref = _finite(t_ref, "t_ref", positive=True)
+        self.eps = check_finite_real(eps, "eps")
+        self.p = check_finite_real(p, "p")
+        self.t_ref = check_positive(t_ref, "t_ref")
 
     def __call__(self, t: FloatArray) -> FloatArray:
         t = np.asarray(t, dtype=np.float64)
@@ -221,13 +214,13 @@ class PowerScale:
 
 
 class InverseSigmaScale:
-    """Size :math:`\\epsilon(t) = \\epsilon / \\sigma(t)`.
+    r"""Size :math:`\epsilon(t) = \epsilon / \sigma(t)`.
 
-    A noise-prediction network with error :math:`\\epsilon` in
-    :math:`\\hat\\epsilon = -\\sigma s` has score error :math:`\\epsilon/\\sigma_t`;
+    A noise-prediction network with error :math:`\epsilon` in
+    :math:`\hat\epsilon = -\sigma s` has score error :math:`\epsilon/\sigma_t`;
     this is the typical shape of a trained model's score error. For a
-    phase-space process (CLD), :math:`\\sigma(t)` is the standard deviation of
-    the velocity noise, :math:`\\sqrt{N_t[1, 1]}`.
+    phase-space process (CLD), :math:`\sigma(t)` is the standard deviation of
+    the velocity noise, :math:`\sqrt{N_t[1, 1]}`.
 
     Parameters
     ----------
@@ -239,15 +232,14 @@ class InverseSigmaScale:
 
     def __init__(self, process: Process, eps: float) -> None:
         self.process = process
-        self.eps = _finite(eps, "eps")
+        self.eps = check_finite_real(eps, "eps")
 
     def __call__(self, t: FloatArray) -> FloatArray:
         t = np.asarray(t, dtype=np.float64)
-        if getattr(self.process, "m", 1) == 1:
-            s = np.asarray(self.process.sigma(t))
-        else:
-            _, Nc = self.process.marginal_maps(np.ravel(t))  # type: ignore[attr-defined]
-            s = np.sqrt(Nc[:, 1, 1]).reshape(t.shape)
+        # sigma(t) for scalar processes; the velocity noise for CLD: the last
+        # coordinate of the noise block
+        _, Nc = self.process.marginal_maps(np.ravel(t))
+        s = np.sqrt(Nc[:, -1, -1]).reshape(t.shape)
         return np.asarray(self.eps / s)
 
     def __repr__(self) -> str:
@@ -287,13 +279,11 @@ class InterpScale:
 # marginals under the process (scalar or phase space)
 # ---------------------------------------------------------------------------
 def _marginal(target: Target, process: Process, t: float) -> Target:
-    if getattr(process, "m", 1) != 1:
-        return process.marginal(target, t)  # type: ignore[attr-defined,no-any-return]
-    return target.noised(process, t)  # type: ignore[attr-defined,no-any-return]
+    return check_process(process).marginal(target, t)
 
 
 def _state_dim(target: Target, process: Process) -> int:
-    return int(target.dim * getattr(process, "m", 1))
+    return target.dim * check_process(process).m
 
 
 def _components(p: Target) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -312,13 +302,13 @@ def _l2_affine(A: FloatArray, b: FloatArray, p: Target) -> float:
 def _fourier_moments(
     terms: StageTerms, A: FloatArray, b: FloatArray, p: Target
 ) -> float:
-    """E|A y + b + eps sum_f a_f cos(w_f.y + phi_f)|^2 for a Gaussian mixture p.
+    r"""E|A y + b + eps sum_f a_f cos(w_f.y + phi_f)|^2 for a Gaussian mixture p.
 
-    With :math:`\\theta = w\\cdot m + \\phi`, :math:`q = w^\\top C w`:
-    :math:`E\\cos(w\\cdot y + \\phi) = \\cos\\theta\\, e^{-q/2}`,
-    :math:`E[y \\cos(w\\cdot y + \\phi)] = (m\\cos\\theta - C w \\sin\\theta)
+    With :math:`\theta = w\cdot m + \phi`, :math:`q = w^\top C w`:
+    :math:`E\cos(w\cdot y + \phi) = \cos\theta\, e^{-q/2}`,
+    :math:`E[y \cos(w\cdot y + \phi)] = (m\cos\theta - C w \sin\theta)
     e^{-q/2}`, and products of cosines by
-    :math:`\\cos u \\cos v = (\\cos(u - v) + \\cos(u + v))/2`.
+    :math:`\cos u \cos v = (\cos(u - v) + \cos(u + v))/2`.
     """
     assert terms.ff_freq is not None and terms.ff_amp is not None
     assert terms.ff_phase is not None and terms.ff_eps is not None
@@ -382,7 +372,7 @@ class ScoreError:
     def error_field(
         self, target: Target, process: Process, t: float, y: npt.ArrayLike
     ) -> FloatArray:
-        """:math:`e(y, t) = \\hat s(y, t) - \\nabla\\log p_t(y)`, shape (n, D).
+        r""":math:`e(y, t) = \hat s(y, t) - \nabla\log p_t(y)`, shape (n, D).
 
         Evaluates exactly what the executor adds (NumPy, for checks and Monte
         Carlo), including the change of target of :class:`Misspecified`.
@@ -437,7 +427,7 @@ class ScoreError:
         n: int = MC_SAMPLES,
         seed: Any = 0,
     ) -> tuple[float, float]:
-        """Size of the error under the true marginal, :math:`E_{p_t}|e(Y, t)|^2`.
+        r"""Size of the error under the true marginal, :math:`E_{p_t}|e(Y, t)|^2`.
 
         Parameters
         ----------
@@ -456,7 +446,7 @@ class ScoreError:
         -------
         value : float
             :math:`E_{p_t}|e|^2` (a squared norm, like A3's
-            :math:`\\epsilon_{score}^2`).
+            :math:`\epsilon_{score}^2`).
         stderr : float
             0 for closed forms, else the Monte Carlo standard error.
         """
@@ -478,13 +468,13 @@ class ScoreError:
         n: int = MC_SAMPLES,
         seed: Any = 0,
     ) -> tuple[float, float]:
-        """Time-integrated error :math:`\\sum_k h_k\\, w(t_k)\\,
-        E_{p_{t_k}}|e(\\cdot, t_k)|^2`, :math:`h_k = t_k - t_{k+1}`.
+        r"""Time-integrated error :math:`\sum_k h_k\, w(t_k)\,
+        E_{p_{t_k}}|e(\cdot, t_k)|^2`, :math:`h_k = t_k - t_{k+1}`.
 
         The score is frozen at the left (larger) end of each step, as in the
         exponential integrators, so this is the score term of paper 1's path
-        KL bound (Theorem 9: :math:`\\sum_k h_k \\epsilon_k^2`); pass
-        ``weight=process.g2`` for the :math:`\\int g^2 \\epsilon^2` form.
+        KL bound (Theorem 9: :math:`\sum_k h_k \epsilon_k^2`); pass
+        ``weight=process.g2`` for the :math:`\int g^2 \epsilon^2` form.
 
         Parameters
         ----------
@@ -502,7 +492,6 @@ class ScoreError:
         value, stderr : float
         """
         from .grids import validate_grid
-        from .targets import as_seed
 
         t = validate_grid(grid)
         hk = t[:-1] - t[1:]
@@ -587,9 +576,9 @@ class Sum(ScoreError):
 
 
 class Bias(ScoreError):
-    """Constant (or time-dependent) bias :math:`e(y, t) = \\epsilon(t)\\, b(t)`.
+    r"""Constant (or time-dependent) bias :math:`e(y, t) = \epsilon(t)\, b(t)`.
 
-    :math:`E_{p_t}|e|^2 = \\epsilon(t)^2 |b(t)|^2` exactly. A constant bias only
+    :math:`E_{p_t}|e|^2 = \epsilon(t)^2 |b(t)|^2` exactly. A constant bias only
     shifts the mean of Gaussian outputs (exactly testable with
     :func:`scorelab.exact_law`).
 
@@ -598,14 +587,14 @@ class Bias(ScoreError):
     vector : array_like (D,) or callable t -> (len(t), D)
         The bias direction/size (D = 2d for CLD).
     scale : float or callable t -> (len(t),), default 1
-        Multiplier :math:`\\epsilon(t)` (see :class:`PowerScale` and friends).
+        Multiplier :math:`\epsilon(t)` (see :class:`PowerScale` and friends).
     """
 
     def __init__(self, vector: Any, scale: float | Callable[[FloatArray], Any] = 1.0):
         self.vector = (
             vector if callable(vector) else as_float_array(vector, "vector", ndim=1)
         )
-        self.scale = scale if callable(scale) else _finite(scale, "scale")
+        self.scale = scale if callable(scale) else check_finite_real(scale, "scale")
 
     def stage_terms(
         self, target: Target, process: Process, times: FloatArray, D: int
@@ -628,17 +617,17 @@ class Bias(ScoreError):
 
 
 class Linear(ScoreError):
-    """Linear error :math:`e(y, t) = \\epsilon(t) A y`.
+    r"""Linear error :math:`e(y, t) = \epsilon(t) A y`.
 
-    :math:`E_{p_t}|e|^2 = \\epsilon^2 \\sum_k w_k (|A m_k|^2 + \\mathrm{tr}(A C_k
-    A^\\top))` exactly for the mixture :math:`p_t = \\sum_k w_k N(m_k, C_k)`.
+    :math:`E_{p_t}|e|^2 = \epsilon^2 \sum_k w_k (|A m_k|^2 + \mathrm{tr}(A C_k
+    A^\top))` exactly for the mixture :math:`p_t = \sum_k w_k N(m_k, C_k)`.
 
     Parameters
     ----------
     matrix : float or array_like (D, D)
         A scalar ``a`` means ``A = a I``.
     scale : float or callable, default 1
-        Multiplier :math:`\\epsilon(t)`.
+        Multiplier :math:`\epsilon(t)`.
     """
 
     def __init__(self, matrix: Any, scale: float | Callable[[FloatArray], Any] = 1.0):
@@ -648,7 +637,7 @@ class Linear(ScoreError):
                 f"matrix must be a scalar or a square matrix, got shape {A.shape}"
             )
         self.matrix = A
-        self.scale = scale if callable(scale) else _finite(scale, "scale")
+        self.scale = scale if callable(scale) else check_finite_real(scale, "scale")
 
     def stage_terms(
         self, target: Target, process: Process, times: FloatArray, D: int
@@ -670,9 +659,9 @@ class Linear(ScoreError):
 
 
 class Misspecified(ScoreError):
-    """The exact score of another target (e.g. shifted means, perturbed weights).
+    r"""The exact score of another target (e.g. shifted means, perturbed weights).
 
-    :math:`e(y, t) = \\nabla\\log q_t(y) - \\nabla\\log p_t(y)`. Between two
+    :math:`e(y, t) = \nabla\log q_t(y) - \nabla\log p_t(y)`. Between two
     Gaussians the difference is affine, so :func:`scorelab.exact_law` stays exact
     and :meth:`l2_error` is in closed form; with mixtures it is Monte Carlo.
 
@@ -708,15 +697,15 @@ class Misspecified(ScoreError):
 
 
 class FourierField(ScoreError):
-    """Smooth random error field of controlled size (random Fourier features).
+    r"""Smooth random error field of controlled size (random Fourier features).
 
-    :math:`e(y, t) = \\epsilon(t) \\sqrt{2/F} \\sum_f a_f \\cos(w_f\\cdot y +
-    \\phi_f)` with :math:`w_f \\sim \\mathcal N(0, I/\\ell^2)`,
-    :math:`\\phi_f \\sim U(0, 2\\pi)`, :math:`a_f \\sim \\mathcal N(0, I/D)`, so
-    that :math:`E|e|^2 \\approx \\epsilon^2` for a law of y broad compared with
-    :math:`\\ell` (exact value under :math:`p_t`: :meth:`l2_error`, closed form
+    :math:`e(y, t) = \epsilon(t) \sqrt{2/F} \sum_f a_f \cos(w_f\cdot y +
+    \phi_f)` with :math:`w_f \sim \mathcal N(0, I/\ell^2)`,
+    :math:`\phi_f \sim U(0, 2\pi)`, :math:`a_f \sim \mathcal N(0, I/D)`, so
+    that :math:`E|e|^2 \approx \epsilon^2` for a law of y broad compared with
+    :math:`\ell` (exact value under :math:`p_t`: :meth:`l2_error`, closed form
     through the characteristic function of the Gaussian components). The field
-    is smooth (Lipschitz constant about :math:`\\epsilon/\\ell`) and is evaluated
+    is smooth (Lipschitz constant about :math:`\epsilon/\ell`) and is evaluated
     inside the compiled executor; it is not affine, so it works with
     :func:`scorelab.sample` only.
 
@@ -727,7 +716,7 @@ class FourierField(ScoreError):
     n_features : int, default 64
         Number of features F.
     bandwidth : float, default 1
-        Length scale :math:`\\ell` (> 0).
+        Length scale :math:`\ell` (> 0).
     seed : int, default 0
         Seed of the field (features are fixed once drawn, per dimension D).
     """
@@ -742,10 +731,10 @@ class FourierField(ScoreError):
         seed: int = 0,
     ) -> None:
         if not callable(eps):
-            eps = _finite(eps, "eps")
+            eps = check_finite_real(eps, "eps")
         self.eps = eps
         self.n_features = check_int(n_features, "n_features", 1)
-        self.bandwidth = _finite(bandwidth, "bandwidth", positive=True)
+        self.bandwidth = check_positive(bandwidth, "bandwidth")
         self.seed = check_int(seed, "seed", 0)
 
     def features(self, D: int) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -1,7 +1,7 @@
-"""Exact output law of a sampler on a Gaussian target (no Monte Carlo noise).
+r"""Exact output law of a sampler on a Gaussian target (no Monte Carlo noise).
 
 With a Gaussian target and an affine score error, the score at every stage is
-affine, :math:`\\hat s(y) = M_c y + v_c` with :math:`M_c = -C_c^{-1} + A_c` and
+affine, :math:`\hat s(y) = M_c y + v_c` with :math:`M_c = -C_c^{-1} + A_c` and
 :math:`v_c = C_c^{-1} m_c + b_c`, so every stage of a scheme's coefficient table
 (:mod:`scorelab.schemes`) is an affine map of the step's input and its fresh noise.
 :func:`exact_law` executes the *same table* as :func:`scorelab.sample` on the mean
@@ -9,10 +9,10 @@ and covariance of the joint state (position plus kept scores): per step,
 
 .. math::
 
-    z' = \\mathcal A_k z + \\beta_k + \\mathcal G_k \\xi, \\qquad
-    \\mu' = \\mathcal A_k \\mu + \\beta_k, \\quad
-    \\Sigma' = \\mathcal A_k \\Sigma \\mathcal A_k^\\top
-    + \\mathcal G_k \\mathcal G_k^\\top.
+    z' = \mathcal A_k z + \beta_k + \mathcal G_k \xi, \qquad
+    \mu' = \mathcal A_k \mu + \beta_k, \quad
+    \Sigma' = \mathcal A_k \Sigma \mathcal A_k^\top
+    + \mathcal G_k \mathcal G_k^\top.
 
 When the target covariance, the initial law and the error matrices share one
 eigenbasis (the usual case), the recursion runs independently per eigen-direction
@@ -21,20 +21,26 @@ eigenbasis (the usual case), the recursion runs independently per eigen-directio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ScoreError
+from ._validate import check_gaussian
+from .errors import ScoreError, StageTerms
 from .processes import Process
-from .sample import init_law, prepare
+from .sample import Prepared, init_law, prepare
 from .schemes import Tableau
-from .targets import Gaussian
+from .targets import Gaussian, Target
 
 __all__ = ["exact_law"]
 
 FloatArray = npt.NDArray[np.float64]
+#: Affine map of a register (or of the joint state) in the step's input z and its
+#: fresh noise xi: ``A z + b + G xi``, as arrays (nb, rows, Z), (nb, rows),
+#: (nb, rows, S * bs).
+Affine = tuple[FloatArray, FloatArray, FloatArray]
 
 
 def _is_blockwise(M: FloatArray, m: int, d: int, tol: float = 1e-10) -> bool:
@@ -59,6 +65,242 @@ def _vec_blocks(v: FloatArray, m: int, d: int) -> FloatArray:
     return np.ascontiguousarray(v.reshape(m, d).T)
 
 
+@dataclass
+class _Basis:
+    """Where the moment recursion runs: ``nb`` independent blocks of size ``bs``.
+
+    Blockwise (a shared eigenbasis): one m x m block per eigen-direction of the
+    position covariance (``nb = d``, ``bs = m``), the table's m x m coefficients
+    acting directly. Dense: one block of the whole state (``nb = 1``, ``bs = D``),
+    each coefficient acting as ``coef ⊗ I_d``. The data law (``mu0``, ``S0``), the
+    initial law and the error terms are stored in that basis.
+    """
+
+    blockwise: bool
+    m: int
+    d: int
+    nb: int
+    bs: int
+    Qf: FloatArray
+    mu0: FloatArray
+    S0: FloatArray
+    init_mean: FloatArray
+    init_cov: FloatArray
+    lin: list[FloatArray] | None
+    bias: FloatArray | None
+
+    def kron(self, c: FloatArray) -> FloatArray:
+        """A table coefficient (m x m) acting on one block."""
+        if self.blockwise:
+            return c
+        return np.asarray(np.kron(c, np.eye(self.d)), dtype=np.float64)
+
+    def to_state(self, mx: FloatArray, Sx: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Mean and covariance in the state layout (m blocks of d) from the blocks."""
+        m, d = self.m, self.d
+        if self.blockwise:
+            mean_full = self.Qf @ mx.T.reshape(-1)
+            Cb = np.zeros((m, d, m, d))
+            idx = np.arange(d)
+            Cb[:, idx, :, idx] = Sx
+            cov_full = self.Qf @ Cb.reshape(m * d, m * d) @ self.Qf.T
+        else:
+            mean_full, cov_full = mx[0], Sx[0]
+        return mean_full, 0.5 * (cov_full + cov_full.T)
+
+
+def _choose_basis(
+    phase: Target,
+    init_mean: FloatArray,
+    init_cov: FloatArray,
+    terms: StageTerms,
+    NC: int,
+    m: int,
+) -> _Basis:
+    """Choose where the recursion runs (see :class:`_Basis`).
+
+    Per eigen-direction of the position covariance when the data law, the initial
+    law and the linear error matrices all share that eigenbasis, else dense.
+    """
+    D = phase.dim
+    d = D // m
+    mu0 = phase.means[0]
+    S0 = phase.full_covariances()[0]
+    Sx = S0[:d, :d]
+    _, Q = np.linalg.eigh(Sx)
+    Qf = np.kron(np.eye(m), Q)
+    mats = [S0, init_cov]
+    if terms.lin is not None:
+        mats.extend(terms.lin[c] for c in range(NC))
+    rot = [Qf.T @ M @ Qf for M in mats]
+    if all(_is_blockwise(M, m, d) for M in rot):
+        return _Basis(
+            blockwise=True,
+            m=m,
+            d=d,
+            nb=d,
+            bs=m,
+            Qf=Qf,
+            mu0=_vec_blocks(Qf.T @ mu0, m, d),
+            S0=_blocks(rot[0], m, d),
+            init_mean=_vec_blocks(Qf.T @ init_mean, m, d),
+            init_cov=_blocks(rot[1], m, d),
+            lin=(
+                [_blocks(M, m, d) for M in rot[2:]] if terms.lin is not None else None
+            ),
+            bias=(
+                np.stack([_vec_blocks(Qf.T @ terms.bias[c], m, d) for c in range(NC)])
+                if terms.bias is not None
+                else None
+            ),
+        )
+    return _Basis(
+        blockwise=False,
+        m=m,
+        d=d,
+        nb=1,
+        bs=D,
+        Qf=Qf,
+        mu0=mu0[None],
+        S0=S0[None],
+        init_mean=init_mean[None],
+        init_cov=init_cov[None],
+        lin=[terms.lin[c][None] for c in range(NC)] if terms.lin is not None else None,
+        bias=terms.bias[:, None, :] if terms.bias is not None else None,
+    )
+
+
+def _affine_score(
+    prep: Prepared, basis: _Basis, c: int
+) -> tuple[FloatArray, FloatArray]:
+    """Score at score-evaluation time c as ``y -> Ms y + v`` per block.
+
+    Exact score of the data component pushed to that time, plus the affine error
+    terms: ``Ms = -C_c^{-1} + A_c`` and ``v = C_c^{-1} m_c + b_c``.
+    """
+    Pk, Nk = basis.kron(prep.Phi[c]), basis.kron(prep.Ncov[c])
+    mean_c = np.einsum("ij,nj->ni", Pk, basis.mu0)
+    cov_c = np.einsum("ij,njk,lk->nil", Pk, basis.S0, Pk) + Nk[None]
+    cov_c = 0.5 * (cov_c + np.swapaxes(cov_c, 1, 2))
+    Prec = np.linalg.inv(cov_c)
+    Ms = -Prec
+    v = np.einsum("nij,nj->ni", Prec, mean_c)
+    if basis.lin is not None:
+        Ms = Ms + basis.lin[c]
+    lin_s = prep.terms.lin_scalar
+    if lin_s is not None:
+        Ms = Ms + lin_s[c] * np.eye(basis.bs)[None]
+    if basis.bias is not None:
+        v = v + basis.bias[c]
+    return Ms, v
+
+
+def _step_map(prep: Prepared, basis: _Basis, k: int) -> Affine:
+    """Step k of the table as an affine map of the joint state z and the noise.
+
+    The joint state is the position followed by the H kept scores (Z = (1 + H) bs
+    rows per block); the map gives z' = (x', kept scores) after the step.
+    """
+    tab = prep.table
+    nb, bs = basis.nb, basis.bs
+    H, S = tab.history, tab.stages
+    Z, SB = (1 + H) * bs, S * bs
+    eye = np.eye(bs)
+    # stage states y_i and their scores s_i as affine maps of (z, xi)
+    y0: Affine = (np.zeros((nb, bs, Z)), np.zeros((nb, bs)), np.zeros((nb, bs, SB)))
+    y0[0][:, :, :bs] = eye
+    ys: list[Affine] = [y0]
+    scores: dict[int, Affine] = {}
+
+    def evaluate(i: int) -> None:
+        c = int(tab.eval[k, i])
+        if c < 0:
+            return
+        Ms, v = _affine_score(prep, basis, c)
+        yA, yb, yG = ys[i]
+        scores[i] = (
+            np.einsum("nij,njk->nik", Ms, yA),
+            np.einsum("nij,nj->ni", Ms, yb) + v,
+            np.einsum("nij,njk->nik", Ms, yG),
+        )
+
+    evaluate(0)
+    for j in range(1, S + 1):
+        A = np.zeros((nb, bs, Z))
+        b = np.zeros((nb, bs))
+        G = np.zeros((nb, bs, SB))
+        for i in range(j):
+            for coef, src in ((tab.Y[k, j - 1, i], ys), (tab.B[k, j - 1, i], scores)):
+                if np.any(coef):
+                    Kc = basis.kron(coef)
+                    sA, sb, sG = src[i]
+                    A += Kc @ sA
+                    b += sb @ Kc.T
+                    G += Kc @ sG
+        for h in range(H):
+            ch = tab.E[k, j - 1, h]
+            if np.any(ch):
+                A[:, :, (1 + h) * bs : (2 + h) * bs] += basis.kron(ch)
+        cn = tab.C[k, j - 1]
+        if np.any(cn):
+            G[:, :, (j - 1) * bs : j * bs] += basis.kron(cn)
+        if j < S:
+            ys.append((A, b, G))
+            evaluate(j)
+        else:
+            xA, xb, xG = A, b, G
+    # new joint state z' = (x', kept scores)
+    nA = np.zeros((nb, Z, Z))
+    nbv = np.zeros((nb, Z))
+    nG = np.zeros((nb, Z, SB))
+    nA[:, :bs], nbv[:, :bs], nG[:, :bs] = xA, xb, xG
+    kp = int(tab.keep[k])
+    if H > 0:
+        if kp >= 0:
+            # a score (kp < S) or a stage state
+            kA, kb, kG = scores[kp] if kp < S else ys[kp - S]
+            nA[:, bs : 2 * bs] = kA
+            nbv[:, bs : 2 * bs] = kb
+            nG[:, bs : 2 * bs] = kG
+            for h in range(1, H):
+                nA[:, (1 + h) * bs : (2 + h) * bs, h * bs : (1 + h) * bs] = eye
+        else:
+            for h in range(H):
+                nA[:, (1 + h) * bs : (2 + h) * bs, (1 + h) * bs : (2 + h) * bs] = eye
+    return nA, nbv, nG
+
+
+def _propagate(
+    mu: FloatArray, Sig: FloatArray, step: Affine
+) -> tuple[FloatArray, FloatArray]:
+    """Mean and covariance after ``z' = A z + b + G xi``; may overflow to inf/NaN."""
+    nA, nbv, nG = step
+    with np.errstate(over="ignore", invalid="ignore"):  # the caller checks
+        mu = np.einsum("nij,nj->ni", nA, mu) + nbv
+        Sig = np.einsum("nij,njk,nlk->nil", nA, Sig, nA) + np.einsum(
+            "nij,nkj->nik", nG, nG
+        )
+        Sig = 0.5 * (Sig + np.swapaxes(Sig, 1, 2))
+    return mu, Sig
+
+
+def _initial_law(
+    init: Any, prep: Prepared, process: Process, target: Gaussian
+) -> tuple[FloatArray, FloatArray]:
+    """Mean and covariance of the state at ``t_0`` (``init`` as in exact_law)."""
+    t0 = float(prep.table.times[0])
+    if isinstance(init, str) and init == "exact":
+        marg = process.marginal(target, t0)
+        return marg.mean, marg.cov
+    if not (init is None or isinstance(init, (str, Gaussian))):
+        raise TypeError(
+            "init must be a law (None, 'zero-data', 'exact' or a Gaussian) here"
+        )
+    il = init_law(init, process, target, t0, 1, 0)
+    assert il.mean is not None and il.chol is not None
+    return il.mean, il.chol @ il.chol.T
+
+
 def exact_law(
     target: Gaussian,
     process: Process,
@@ -69,12 +311,12 @@ def exact_law(
     return_state: bool = False,
     **scheme_options: Any,
 ) -> Gaussian:
-    """Exact law of the scheme's output when the target is Gaussian.
+    r"""Exact law of the scheme's output when the target is Gaussian.
 
     Parameters
     ----------
     target : Gaussian
-        Data distribution :math:`\\mathcal N(\\mu, \\Sigma)`.
+        Data distribution :math:`\mathcal N(\mu, \Sigma)`.
     process : Process
         Forward process.
     scheme : str or Tableau
@@ -105,11 +347,7 @@ def exact_law(
     otherwise. Compare with ``target.noised(process, grid[-1])`` to isolate the
     discretisation (and initialisation) error.
     """
-    if not isinstance(target, Gaussian):
-        raise TypeError(
-            f"target must be a scorelab Gaussian (exact laws need a Gaussian target), "
-            f"got {type(target).__name__}"
-        )
+    target = check_gaussian(target, why="exact laws need a Gaussian target")
     prep = prepare(target, process, scheme, grid, score_error, scheme_options)
     if not prep.terms.affine:
         raise ValueError(
@@ -122,179 +360,18 @@ def exact_law(
     ):
         raise ValueError("exact_law needs a Gaussian score target (K = 1)")
     tab = prep.table
-    m, D = tab.m, prep.D
-    d = D // m
-    phase = prep.phase
-    mu0 = phase.means[0]
-    S0 = phase.full_covariances()[0]
-    if isinstance(init, str) and init == "exact":
-        t0 = float(tab.times[0])
-        if m == 1:
-            marg = target.noised(process, t0)
-        else:
-            marg = process.marginal(target, t0)  # type: ignore[attr-defined]
-        init_mean, init_cov = marg.mean, marg.cov
-    elif not (init is None or isinstance(init, (str, Gaussian))):
-        raise TypeError(
-            "init must be a law (None, 'zero-data', 'exact' or a Gaussian) here"
-        )
-    else:
-        il = init_law(init, process, target, float(tab.times[0]), 1, 0)
-        assert il.mean is not None and il.chol is not None
-        init_mean, init_cov = il.mean, il.chol @ il.chol.T
-    terms = prep.terms
-    NC = tab.n_score_evals
-
-    # choose the basis: per eigen-direction of the position covariance, or dense
-    Sx = S0[:d, :d]
-    _, Q = np.linalg.eigh(Sx)
-    Qf = np.kron(np.eye(m), Q)
-    mats = [S0, init_cov]
-    if terms.lin is not None:
-        mats.extend(terms.lin[c] for c in range(NC))
-    rot = [Qf.T @ M @ Qf for M in mats]
-    blockwise = all(_is_blockwise(M, m, d) for M in rot)
-    if blockwise:
-        nb, B = d, m
-        S0b = _blocks(rot[0], m, d)
-        Pib = _blocks(rot[1], m, d)
-        mu0b = _vec_blocks(Qf.T @ mu0, m, d)
-        mib = _vec_blocks(Qf.T @ init_mean, m, d)
-        lin_b = [_blocks(M, m, d) for M in rot[2:]] if terms.lin is not None else None
-        bias_b = (
-            np.stack([_vec_blocks(Qf.T @ terms.bias[c], m, d) for c in range(NC)])
-            if terms.bias is not None
-            else None
-        )
-        rep = 1  # coefficient m x m acts directly on a block
-    else:
-        nb, B = 1, D
-        S0b, Pib = S0[None], init_cov[None]
-        mu0b, mib = mu0[None], init_mean[None]
-        lin_b = (
-            [terms.lin[c][None] for c in range(NC)] if terms.lin is not None else None
-        )
-        bias_b = terms.bias[:, None, :] if terms.bias is not None else None
-        rep = d  # coefficient acts as coef ⊗ I_d
-
-    eyeB = np.eye(B)
-
-    def kron_coef(c: FloatArray) -> FloatArray:
-        return c if rep == 1 else np.asarray(np.kron(c, np.eye(rep)), dtype=np.float64)
-
-    H, S, N = tab.history, tab.stages, tab.steps
-    Z = (1 + H) * B
+    init_mean, init_cov = _initial_law(init, prep, process, target)
+    basis = _choose_basis(
+        prep.phase, init_mean, init_cov, prep.terms, tab.n_score_evals, tab.m
+    )
+    nb, bs = basis.nb, basis.bs
+    Z = (1 + tab.history) * bs
     mu = np.zeros((nb, Z))
     Sig = np.zeros((nb, Z, Z))
-    mu[:, :B] = mib
-    Sig[:, :B, :B] = Pib
-    lin_s = terms.lin_scalar
-
-    def score_affine(c: int) -> tuple[FloatArray, FloatArray]:
-        Phi, Nc = prep.Phi[c], prep.Ncov[c]
-        Pk, Nk = kron_coef(Phi), kron_coef(Nc)
-        mean_c = np.einsum("ij,nj->ni", Pk, mu0b)
-        cov_c = np.einsum("ij,njk,lk->nil", Pk, S0b, Pk) + Nk[None]
-        cov_c = 0.5 * (cov_c + np.swapaxes(cov_c, 1, 2))
-        Prec = np.linalg.inv(cov_c)
-        Ms = -Prec
-        v = np.einsum("nij,nj->ni", Prec, mean_c)
-        if lin_b is not None:
-            Ms = Ms + lin_b[c]
-        if lin_s is not None:
-            Ms = Ms + lin_s[c] * eyeB[None]
-        if bias_b is not None:
-            v = v + bias_b[c]
-        return Ms, v
-
-    SB = S * B
-    for k in range(N):
-        # registers as affine maps of (z, xi): A (nb, B, Z), b (nb, B), G (nb, B, SB)
-        yA = [np.zeros((nb, B, Z))]
-        yA[0][:, :, :B] = eyeB
-        yb = [np.zeros((nb, B))]
-        yG = [np.zeros((nb, B, SB))]
-        sA: list[FloatArray | None] = [None] * S
-        sb: list[FloatArray | None] = [None] * S
-        sG: list[FloatArray | None] = [None] * S
-
-        def eval_score(
-            i: int,
-            k: int = k,
-            yA: list[FloatArray] = yA,
-            yb: list[FloatArray] = yb,
-            yG: list[FloatArray] = yG,
-            sA: list[FloatArray | None] = sA,
-            sb: list[FloatArray | None] = sb,
-            sG: list[FloatArray | None] = sG,
-        ) -> None:
-            """Score of register i of step k as an affine map of (z, xi)."""
-            c = int(tab.eval[k, i])
-            if c < 0:
-                return
-            Ms, v = score_affine(c)
-            sA[i] = np.einsum("nij,njk->nik", Ms, yA[i])
-            sb[i] = np.einsum("nij,nj->ni", Ms, yb[i]) + v
-            sG[i] = np.einsum("nij,njk->nik", Ms, yG[i])
-
-        eval_score(0)
-        for j in range(1, S + 1):
-            A = np.zeros((nb, B, Z))
-            b = np.zeros((nb, B))
-            G = np.zeros((nb, B, SB))
-            for i in range(j):
-                cy = tab.Y[k, j - 1, i]
-                if np.any(cy):
-                    Kc = kron_coef(cy)
-                    A += Kc @ yA[i]
-                    b += yb[i] @ Kc.T
-                    G += Kc @ yG[i]
-                cs = tab.B[k, j - 1, i]
-                if np.any(cs):
-                    Kc = kron_coef(cs)
-                    A += Kc @ sA[i]  # type: ignore[operator]
-                    b += sb[i] @ Kc.T  # type: ignore[operator]
-                    G += Kc @ sG[i]  # type: ignore[operator]
-            for h in range(H):
-                ch = tab.E[k, j - 1, h]
-                if np.any(ch):
-                    A[:, :, (1 + h) * B : (2 + h) * B] += kron_coef(ch)
-            cn = tab.C[k, j - 1]
-            if np.any(cn):
-                G[:, :, (j - 1) * B : j * B] += kron_coef(cn)
-            if j < S:
-                yA.append(A)
-                yb.append(b)
-                yG.append(G)
-                eval_score(j)
-            else:
-                xA, xb, xG = A, b, G
-        # new joint state z' = (x', kept scores)
-        nA = np.zeros((nb, Z, Z))
-        nbv = np.zeros((nb, Z))
-        nG = np.zeros((nb, Z, SB))
-        nA[:, :B], nbv[:, :B], nG[:, :B] = xA, xb, xG
-        kp = int(tab.keep[k])
-        if H > 0:
-            if kp >= 0:
-                if kp < S:  # a score
-                    src = (sA[kp], sb[kp], sG[kp])
-                else:  # a stage state
-                    src = (yA[kp - S], yb[kp - S], yG[kp - S])
-                nA[:, B : 2 * B] = src[0]  # type: ignore[assignment]
-                nbv[:, B : 2 * B] = src[1]  # type: ignore[assignment]
-                nG[:, B : 2 * B] = src[2]  # type: ignore[assignment]
-                for h in range(1, H):
-                    nA[:, (1 + h) * B : (2 + h) * B, h * B : (1 + h) * B] = eyeB
-            else:
-                for h in range(H):
-                    nA[:, (1 + h) * B : (2 + h) * B, (1 + h) * B : (2 + h) * B] = eyeB
-        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-            mu = np.einsum("nij,nj->ni", nA, mu) + nbv
-            Sig = np.einsum("nij,njk,nlk->nil", nA, Sig, nA) + np.einsum(
-                "nij,nkj->nik", nG, nG
-            )
-            Sig = 0.5 * (Sig + np.swapaxes(Sig, 1, 2))
+    mu[:, :bs] = basis.init_mean
+    Sig[:, :bs, :bs] = basis.init_cov
+    for k in range(tab.steps):
+        mu, Sig = _propagate(mu, Sig, _step_map(prep, basis, k))
         if not (np.all(np.isfinite(Sig)) and np.all(np.isfinite(mu))):
             raise FloatingPointError(
                 f"exact_law: the output law became non-finite at step {k} (from "
@@ -303,18 +380,8 @@ def exact_law(
                 "large), or a stage register overflows float64 (data-prediction "
                 "schemes keep x / alpha(t), and its variance needs alpha(t) > 1e-150)"
             )
-
-    mx, Sx_out = mu[:, :B], Sig[:, :B, :B]
-    if blockwise:
-        # back from per-direction blocks to the (m blocks of d) layout
-        mean_full = Qf @ mx.T.reshape(-1)
-        Cb = np.zeros((m, d, m, d))
-        idx = np.arange(d)
-        Cb[:, idx, :, idx] = Sx_out
-        cov_full = Qf @ Cb.reshape(D, D) @ Qf.T
-    else:
-        mean_full, cov_full = mx[0], Sx_out[0]
-    cov_full = 0.5 * (cov_full + cov_full.T)
-    if return_state or m == 1:
-        return Gaussian(mean_full, cov_full)
-    return Gaussian(mean_full[:d], cov_full[:d, :d])
+    mean_full, cov_full = basis.to_state(mu[:, :bs], Sig[:, :bs, :bs])
+    if not return_state:  # the position block (the whole state for m = 1)
+        d = basis.d
+        mean_full, cov_full = mean_full[:d], cov_full[:d, :d]
+    return Gaussian(mean_full, cov_full)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ._validate import check_int
+from ._validate import check_int, check_positive, check_process
 
 if TYPE_CHECKING:
     from .processes import Process
@@ -99,28 +99,14 @@ def validate_grid(
         )
     if arr[-1] <= 0.0:
         raise ValueError(f"t must end at a positive time, got t[-1] = {arr[-1]!r}")
-    if process is not None and not isinstance(getattr(process, "t_max", None), float):
-        raise TypeError(
-            f"process must be a scorelab Process, got {type(process).__name__}"
-        )
+    if process is not None:
+        process = check_process(process)
     if process is not None and arr[0] > process.t_max:
         raise ValueError(
             f"t must start at or before process.t_max = {process.t_max!r}, "
             f"got t[0] = {arr[0]!r}"
         )
     return arr
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return v
 
 
 def _exponential(T: float, delta: float, N: int) -> npt.NDArray[np.float64]:
@@ -225,29 +211,27 @@ def grid(
     if steps is None:
         raise ValueError(f"steps is required for kind {kind!r}")
     N = check_int(steps, "steps", 1)
-    if process is not None and not isinstance(getattr(process, "t_max", None), float):
-        raise TypeError(
-            f"process must be a scorelab Process, got {type(process).__name__}"
-        )
+    if process is not None:
+        process = check_process(process)
     if process is None and kind in _NEEDS_PROCESS:
         raise ValueError(f"kind {kind!r} needs a process (pass process=...)")
     if T is None:
         if process is None:
             raise ValueError("T must be given when no process is given")
         T = process.T
-    T_val = _positive("T", T)
+    T_val = check_positive(T, "T")
     if process is not None and T_val > process.t_max:
         raise ValueError(
             f"T must be <= process.t_max = {process.t_max!r}, got {T_val!r}"
         )
-    d = _positive("delta", delta)
+    d = check_positive(delta, "delta")
     if not d < T_val:
         raise ValueError(f"delta must be < T = {T_val!r}, got {d!r}")
     if rho is not None and kind not in _DEFAULT_RHO:
         raise ValueError(
             f"rho only applies to kinds 'karras' and 'power', not {kind!r}"
         )
-    r = _DEFAULT_RHO.get(kind, 1.0) if rho is None else _positive("rho", rho)
+    r = _DEFAULT_RHO.get(kind, 1.0) if rho is None else check_positive(rho, "rho")
 
     frac = np.arange(N + 1, dtype=np.float64) / N
     if kind == "uniform":

@@ -39,9 +39,16 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr
 
-from ._validate import as_float_array, check_int, check_spd
+from ._runtime import as_seed
+from ._validate import (
+    as_float_array,
+    check_int,
+    check_positive,
+    check_spd,
+    check_target,
+)
 from .metrics_gaussian import kl_gaussian, w2_gaussian, w2_gaussian_squared
-from .targets import Target, as_seed
+from .targets import Target
 
 __all__ = [
     "gelbrich_w2",
@@ -66,15 +73,6 @@ _SQRT2PI = math.sqrt(2.0 * math.pi)
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-
-def _check_target(target: Any) -> Target:
-    if not isinstance(target, Target):
-        raise TypeError(
-            "target must be a scorelab Gaussian or GaussianMixture, got "
-            f"{type(target).__name__}"
-        )
-    return target
 
 
 def _check_samples(samples: npt.ArrayLike, d: int, name: str = "samples") -> FloatArray:
@@ -357,7 +355,7 @@ def w2_1d(
     .. [2] S. Bobkov, M. Ledoux, "One-dimensional empirical measures, order
        statistics, and Kantorovich transport distances", Mem. AMS 261, 2019.
     """
-    target = _check_target(target)
+    target = check_target(target)
     if target.dim != 1:
         raise ValueError(f"target must be one-dimensional, got dimension {target.dim}")
     x = _check_samples(samples, 1)[:, 0]
@@ -430,7 +428,7 @@ def sliced_w2(
 
     Cost: ``n_projections`` times :func:`w2_1d` on n points.
     """
-    target = _check_target(target)
+    target = check_target(target)
     d = target.dim
     x = _check_samples(samples, d)
     P = check_int(n_projections, "n_projections", 1)
@@ -511,7 +509,7 @@ def gelbrich_w2(
     .. [2] B. Efron, C. Stein, "The jackknife estimate of variance", Ann.
        Statist. 9(3), 1981.
     """
-    target = _check_target(target)
+    target = check_target(target)
     d = target.dim
     x = _check_samples(samples, d)
     G = check_int(groups, "groups", 2)
@@ -636,18 +634,13 @@ def mmd(
     .. [2] W. Hoeffding, "A class of statistics with asymptotically normal
        distribution", Ann. Math. Statist. 19(3), 1948.
     """
-    target = _check_target(target)
+    target = check_target(target)
     d = target.dim
     x = _check_samples(samples, d)
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"samples must have at least 2 rows, got {n}")
-    try:
-        h = float(bandwidth)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"bandwidth must be a real number, got {bandwidth!r}") from exc
-    if not (math.isfinite(h) and h > 0.0):
-        raise ValueError(f"bandwidth must be finite and > 0, got {bandwidth!r}")
+    h = check_positive(bandwidth, "bandwidth")
     blk = check_int(block, "block", 1)
     covs = target.full_covariances()
     wts, mus = target.weights, target.means

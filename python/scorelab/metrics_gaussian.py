@@ -30,6 +30,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from ._runtime import default_threads
 from ._validate import as_float_array, check_psd, check_spd_cholesky, check_square
 
 __all__ = ["kl_gaussian", "w2_gaussian", "w2_gaussian_squared"]
@@ -120,7 +121,6 @@ def _w2_squared_native(
     """
     from ._native import core
     from ._validate import PSD_RTOL, SYMMETRY_RTOL
-    from .targets import default_threads
 
     N = int(np.prod(batch))
 

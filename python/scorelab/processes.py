@@ -64,7 +64,8 @@ from typing import Any, Union
 import numpy as np
 import numpy.typing as npt
 
-from ._validate import check_int
+from ._validate import as_float_array, check_int, check_positive, check_real
+from .targets import Gaussian, GaussianMixture, Target
 
 __all__ = [
     "OU",
@@ -193,19 +194,6 @@ def _as_real(x: npt.ArrayLike, name: str) -> FloatArray:
     return np.array(arr, dtype=np.float64)
 
 
-def _pos_param(name: str, value: object) -> float:
-    """Validate a finite positive scalar constructor parameter."""
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return v
-
-
 def _check_order(lo_name: str, lo: float, hi_name: str, hi: float) -> None:
     """Raise ``ValueError`` unless ``lo < hi``."""
     if not lo < hi:
@@ -248,7 +236,8 @@ class Process(abc.ABC):
         Largest admissible time (``inf`` or finite, e.g. for the cosine schedule
         whose :math:`\alpha` vanishes at 1).
     m : int
-        Block size of the state (1 for these scalar processes).
+        Phase-space block size: the state of data dimension d has ``m d``
+        coordinates (1 for scalar processes, 2 for :class:`~scorelab.cld.CLD`).
     prior_var : float
         Variance :math:`s^2` of the default prior :math:`N(0, s^2 I)`.
     """
@@ -257,7 +246,8 @@ class Process(abc.ABC):
     kind: str
     T: float
     t_max: float
-    m: int
+    #: Phase-space block size: the state of data dimension d has m d coordinates.
+    m: int = 1
     prior_var: float
 
     #: Whether ``_t_from_log_snr_guess`` is an exact inverse (else it is polished
@@ -279,9 +269,8 @@ class Process(abc.ABC):
         """Validate ``T`` against ``t_max``, set the common attributes, freeze."""
         self.name = name
         self.kind = kind
-        self.m = 1
         self.t_max = float(t_max)
-        self.T = _pos_param("T", T)
+        self.T = check_positive(T, "T")
         if self.T > self.t_max:
             raise ValueError(f"T must be <= t_max = {self.t_max!r}, got {T!r}")
         # extreme parameters (T ~ 1e300, beta T overflowing, ...) must fail here,
@@ -755,6 +744,144 @@ class Process(abc.ABC):
         r, c, n = self._ei(hi, lo)
         return _out(r, scalar), _out(c, scalar), _out(n, scalar)
 
+    # -- laws in the state space (the scalar case m = 1; CLD overrides) ---------
+
+    def phase_space_target(self, target: Target) -> Target:
+        """The data law in the process's state space.
+
+        Parameters
+        ----------
+        target : Gaussian or GaussianMixture
+            Data law in dimension d.
+
+        Returns
+        -------
+        Target
+            ``target`` itself for scalar processes; phase-space processes (CLD)
+            append the law of the initial velocity (dimension ``m d``).
+        """
+        return target
+
+    def marginal(self, target: Target, t: float) -> Target:
+        r"""Law :math:`p_t` of the state :math:`X_t` when :math:`X_0 \sim` ``target``.
+
+        For a scalar process every component :math:`N(\mu_k, \Sigma_k)` becomes
+        :math:`N(\alpha_t \mu_k, \alpha_t^2 \Sigma_k + \sigma_t^2 I)`.
+
+        Parameters
+        ----------
+        target : Gaussian or GaussianMixture
+            Data law :math:`p_0` in dimension d.
+        t : float
+            Time, ``>= 0``.
+
+        Returns
+        -------
+        Target
+            A :class:`~scorelab.targets.Gaussian` for Gaussian data, else a
+            :class:`~scorelab.targets.GaussianMixture` (same covariance type
+            for scalar processes; dimension ``m d``).
+        """
+        t = float(as_float_array(t, "t", ndim=0))
+        if t < 0:
+            raise ValueError(f"t must be >= 0, got {t}")
+        a = float(self.alpha(t))
+        s2 = float(self.sigma2(t))
+        means = a * target.means
+        if target.covariance_type == "full":
+            covs = a * a * target.covariances + s2 * np.eye(target.dim)[None]
+        else:
+            covs = a * a * target.covariances + s2
+        if isinstance(target, Gaussian):
+            return Gaussian(means[0], covs[0])
+        return GaussianMixture(target.weights, means, covs, target.covariance_type)
+
+    def position_marginal(self, target: Target, t: float) -> Target:
+        """Law of the position block of :math:`X_t` (dimension d).
+
+        :meth:`marginal` itself for scalar processes; phase-space processes
+        (CLD) drop the velocity block.
+
+        Parameters
+        ----------
+        target : Gaussian or GaussianMixture
+            Data law in dimension d.
+        t : float
+            Time, ``>= 0``.
+
+        Returns
+        -------
+        Target
+            A Gaussian for Gaussian data, else a Gaussian mixture.
+        """
+        return self.marginal(target, t)
+
+    def marginal_maps(self, t: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+        r"""Forward maps :math:`\Phi(t)` and noise covariances :math:`N(t)`.
+
+        The marginal at time t of a data component :math:`N(\mu, \Sigma)` (in
+        the state space) is :math:`N((\Phi \otimes I)\mu, (\Phi \otimes I)
+        \Sigma (\Phi \otimes I)^\top + N \otimes I)`; for a scalar process
+        :math:`\Phi = \alpha(t)` and :math:`N = \sigma(t)^2` (1 x 1 blocks).
+
+        Parameters
+        ----------
+        t : float or array_like, shape (n,)
+            Times in ``[0, t_max]``.
+
+        Returns
+        -------
+        Phi, Ncov : numpy.ndarray, shape (n, m, m)
+            C-contiguous ``float64`` blocks.
+        """
+        Phi = np.asarray(self.alpha(t), dtype=np.float64).reshape(-1, 1, 1)
+        Ncov = np.asarray(self.sigma2(t), dtype=np.float64).reshape(-1, 1, 1)
+        return np.ascontiguousarray(Phi), np.ascontiguousarray(Ncov)
+
+    def prior(
+        self, d: int, init: str | None = None, T: float | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Gaussian initial law of the reverse process in the state space.
+
+        Parameters
+        ----------
+        d : int
+            Data dimension.
+        init : {None, "zero-data"}
+            As in :meth:`prior_variance` (scalar processes) or the phase-space
+            process's own ``prior``.
+        T : float, optional
+            Horizon for ``"zero-data"`` (default :attr:`T`).
+
+        Returns
+        -------
+        mean : numpy.ndarray, shape (m d,)
+        cov : numpy.ndarray, shape (m d, m d)
+            :math:`s^2 I` for scalar processes, :math:`s^2` =
+            :meth:`prior_variance`.
+        """
+        v = float(self.prior_variance(init, T=T))
+        return np.zeros(d), v * np.eye(d)
+
+    def prior_factor(
+        self, d: int, init: str | None = None, T: float | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Mean and lower Cholesky factor ``L`` (``cov = L L^T``) of :meth:`prior`.
+
+        Parameters
+        ----------
+        d, init, T
+            As in :meth:`prior`.
+
+        Returns
+        -------
+        mean : numpy.ndarray, shape (m d,)
+        L : numpy.ndarray, shape (m d, m d)
+            :math:`s I` for scalar processes.
+        """
+        v = float(self.prior_variance(init, T=T))
+        return np.zeros(d), np.sqrt(v) * np.eye(d)
+
 
 # ----------------------------------------------------------------------------
 # Ornstein-Uhlenbeck
@@ -785,8 +912,8 @@ class OU(Process):
     def __init__(
         self, alpha0: float = 1.0, sigma0: float = math.sqrt(2.0), T: float = 10.0
     ) -> None:
-        self.alpha0 = _pos_param("alpha0", alpha0)
-        self.sigma0 = _pos_param("sigma0", sigma0)
+        self.alpha0 = check_positive(alpha0, "alpha0")
+        self.sigma0 = check_positive(sigma0, "sigma0")
         self._v = self.sigma0**2 / (2.0 * self.alpha0)
         self._finish(name="ou", kind="ou", T=T, t_max=math.inf, prior_var=self._v)
 
@@ -950,8 +1077,8 @@ class VP(_VPType):
     def __init__(
         self, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0
     ) -> None:
-        self.beta_min = _pos_param("beta_min", beta_min)
-        self.beta_max = _pos_param("beta_max", beta_max)
+        self.beta_min = check_positive(beta_min, "beta_min")
+        self.beta_max = check_positive(beta_max, "beta_max")
         _check_order("beta_min", self.beta_min, "beta_max", self.beta_max)
         self._finish(name="vp", kind="vp", T=T, t_max=math.inf, prior_var=1.0)
 
@@ -986,7 +1113,7 @@ class VPConstant(_VPType):
     """
 
     def __init__(self, beta: float = 5.05, T: float = 1.0) -> None:
-        self.beta_const = _pos_param("beta", beta)
+        self.beta_const = check_positive(beta, "beta")
         self._finish(name="vp-constant", kind="vp", T=T, t_max=math.inf, prior_var=1.0)
 
     def params(self) -> dict[str, Any]:  # noqa: D102
@@ -1031,10 +1158,10 @@ class VPPolynomial(_VPType):
         rho: float = 2.0,
         T: float = 1.0,
     ) -> None:
-        self.beta_min = _pos_param("beta_min", beta_min)
-        self.beta_max = _pos_param("beta_max", beta_max)
+        self.beta_min = check_positive(beta_min, "beta_min")
+        self.beta_max = check_positive(beta_max, "beta_max")
         _check_order("beta_min", self.beta_min, "beta_max", self.beta_max)
-        self.rho = _pos_param("rho", rho)
+        self.rho = check_positive(rho, "rho")
         self._b = self.beta_min ** (1.0 / self.rho)
         self._a = self.beta_max ** (1.0 / self.rho) - self._b
         self._finish(
@@ -1090,8 +1217,8 @@ class VPExponential(_VPType):
     def __init__(
         self, beta_min: float = 0.1, beta_max: float = 30.0, T: float = 1.0
     ) -> None:
-        self.beta_min = _pos_param("beta_min", beta_min)
-        self.beta_max = _pos_param("beta_max", beta_max)
+        self.beta_min = check_positive(beta_min, "beta_min")
+        self.beta_max = check_positive(beta_max, "beta_max")
         _check_order("beta_min", self.beta_min, "beta_max", self.beta_max)
         self._logk = math.log(self.beta_max / self.beta_min)
         self._finish(
@@ -1147,7 +1274,7 @@ class CosineVP(_VPType):
     _exact_inverse = False
 
     def __init__(self, s: float = 0.008, T: float = 0.999) -> None:
-        self.s = _pos_param("s", s)
+        self.s = check_positive(s, "s")
         self._k = 0.5 * math.pi / (1.0 + self.s)
         self._phi0 = self.s * self._k
         # phi0 = pi/2 - k exactly: cos(phi0) = sin(k) avoids cancellation at large s
@@ -1223,8 +1350,8 @@ class SubVP(Process):
     def __init__(
         self, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0
     ) -> None:
-        self.beta_min = _pos_param("beta_min", beta_min)
-        self.beta_max = _pos_param("beta_max", beta_max)
+        self.beta_min = check_positive(beta_min, "beta_min")
+        self.beta_max = check_positive(beta_max, "beta_max")
         _check_order("beta_min", self.beta_min, "beta_max", self.beta_max)
         self._finish(name="subvp", kind="subvp", T=T, t_max=math.inf, prior_var=1.0)
 
@@ -1293,8 +1420,8 @@ class _VEType(Process):
     sigma_max: float
 
     def _init_ve(self, sigma_min: float, sigma_max: float) -> None:
-        self.sigma_min = _pos_param("sigma_min", sigma_min)
-        self.sigma_max = _pos_param("sigma_max", sigma_max)
+        self.sigma_min = check_positive(sigma_min, "sigma_min")
+        self.sigma_max = check_positive(sigma_max, "sigma_max")
         _check_order("sigma_min", self.sigma_min, "sigma_max", self.sigma_max)
         if self.sigma_max > 1e150:
             raise ValueError(
@@ -1522,7 +1649,7 @@ class VEPower(_VEType):
         T: float = 1.0,
     ) -> None:
         self._init_ve(sigma_min, sigma_max)
-        self.rho = _pos_param("rho", rho)
+        self.rho = check_positive(rho, "rho")
         self._b = self.sigma_min ** (1.0 / self.rho)
         self._a = self.sigma_max ** (1.0 / self.rho) - self._b
         self._finish(
@@ -1656,23 +1783,20 @@ class LinearSDE(Process):
         nodes: int = GL_NODES,
         panels: int = 1,
     ) -> None:
-        try:
-            tm = float(t_max)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"t_max must be a real number, got {t_max!r}") from exc
+        tm = check_real(t_max, "t_max")
         if not tm > 0.0:
             raise ValueError(f"t_max must be > 0 (inf allowed), got {t_max!r}")
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, got {type(name).__name__}")
         self.nodes = check_int(nodes, "nodes", 1)
         self.panels = check_int(panels, "panels", 1)
-        T_val = _pos_param("T", T)
+        T_val = check_positive(T, "T")
         self._user_f = f
         self._user_g = g
         self._fv = _vectorised(f, "f", min(T_val, tm))
         self._gv = _vectorised(g, "g", min(T_val, tm))
         self._prior_var_arg = prior_var
-        pv = None if prior_var is None else _pos_param("prior_var", prior_var)
+        pv = None if prior_var is None else check_positive(prior_var, "prior_var")
         # _finish computes sigma(T)^2 when pv is None (needs the attributes above)
         self.t_max = tm
         self._finish(name=name, kind="general", T=T, t_max=tm, prior_var=pv)

@@ -18,11 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ._native import core, cuda_core
-from ._validate import as_float_array, check_int
+from ._runtime import as_seed, default_threads
+from ._validate import as_float_array, check_int, check_process, check_target
 from .errors import ScoreError, StageTerms
 from .processes import Process
 from .schemes import Tableau, compile_scheme
-from .targets import Gaussian, GaussianMixture, Target, as_seed, default_threads
+from .targets import Gaussian, GaussianMixture, Target
 
 __all__ = ["InitLaw", "prepare", "sample", "seed_key"]
 
@@ -63,47 +64,6 @@ class InitLaw:
     mean: FloatArray | None = None
     chol: FloatArray | None = None
     x0: FloatArray | None = None
-
-
-def _check_process(process: Any) -> Process:
-    if not isinstance(process, Process):
-        raise TypeError(
-            f"process must be a scorelab Process, got {type(process).__name__}"
-        )
-    return process
-
-
-def _check_target(target: Any) -> Target:
-    if not isinstance(target, Target):
-        raise TypeError(
-            f"target must be a scorelab Gaussian or GaussianMixture, got "
-            f"{type(target).__name__}"
-        )
-    return target
-
-
-def phase_target(target: Target, process: Process) -> Target:
-    """The target in the process's state space (itself unless ``process.m > 1``)."""
-    if process.m == 1:
-        return target
-    return process.phase_space_target(target)  # type: ignore[attr-defined,no-any-return]
-
-
-def stage_maps(process: Process, times: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Forward maps at the given times: ``Phi`` (n, m, m) and ``Ncov`` (n, m, m).
-
-    The marginal at time t of data component N(mu, Sigma) (in the process's state
-    space) is N((Phi ⊗ I) mu, (Phi ⊗ I) Sigma (Phi ⊗ I)^T + Ncov ⊗ I).
-    """
-    t = np.asarray(times, dtype=np.float64)
-    if process.m == 1:
-        Phi = np.asarray(process.alpha(t), dtype=np.float64).reshape(-1, 1, 1)
-        Ncov = np.asarray(process.sigma2(t), dtype=np.float64).reshape(-1, 1, 1)
-        return np.ascontiguousarray(Phi), np.ascontiguousarray(Ncov)
-    Phi, Ncov = process.marginal_maps(t)  # type: ignore[attr-defined]
-    return np.ascontiguousarray(Phi, dtype=np.float64), np.ascontiguousarray(
-        Ncov, dtype=np.float64
-    )
 
 
 def _exact_draws(marg: Target, n: int, offset: int, seed: Any) -> FloatArray:
@@ -159,23 +119,17 @@ def init_law(
             chol=np.asarray(np.linalg.cholesky(init.cov), dtype=np.float64),
         )
     if isinstance(init, str) and init == "exact":
-        if process.m != 1:
-            marg = process.marginal(target, t0)  # type: ignore[attr-defined]
-        else:
-            marg = target.noised(process, t0)  # type: ignore[attr-defined]
+        marg = process.marginal(target, t0)
         child = as_seed(seed).spawn(1)[0]
         return InitLaw(x0=_exact_draws(marg, n, particle_offset, child))
     if init is None or isinstance(init, str):
-        if process.m != 1:
-            mean, cov = process.prior(D // process.m, init=init, T=t0)  # type: ignore[attr-defined]
-            return InitLaw(mean=mean, chol=np.linalg.cholesky(cov))
         if init not in (None, "zero-data"):
             raise ValueError(
                 f"init must be None, 'zero-data', 'exact', a Gaussian or an array of "
                 f"shape (n, {D}); got {init!r}"
             )
-        v = float(process.prior_variance(init, T=t0))
-        return InitLaw(mean=np.zeros(D), chol=np.sqrt(v) * np.eye(D))
+        mean, chol = process.prior_factor(target.dim, init=init, T=t0)
+        return InitLaw(mean=mean, chol=chol)
     x0 = as_float_array(init, "init", shape=(n, D))
     return InitLaw(x0=x0)
 
@@ -203,8 +157,8 @@ def prepare(
     scheme_options: dict[str, Any] | None = None,
 ) -> Prepared:
     """Compile the table, the forward maps and the error terms (shared by executors)."""
-    target = _check_target(target)
-    process = _check_process(process)
+    target = check_target(target)
+    process = check_process(process)
     table = compile_scheme(scheme, process, grid, **(scheme_options or {}))
     if score_error is not None and not isinstance(score_error, ScoreError):
         raise TypeError(
@@ -212,17 +166,26 @@ def prepare(
             f"{type(score_error).__name__}"
         )
     st = score_error.score_target(target) if score_error is not None else target
-    st = _check_target(st)
+    st = check_target(st)
     if st.dim != target.dim:
         raise ValueError("score_error: the misspecified target has another dimension")
-    phase = phase_target(st, process)
+    phase = process.phase_space_target(st)
     D = phase.dim
-    Phi, Ncov = stage_maps(process, table.stage_times)
+    Phi, Ncov = process.marginal_maps(table.stage_times)
     if score_error is not None:
         terms = score_error.stage_terms(target, process, table.stage_times, D)
     else:
         terms = StageTerms()
-    return Prepared(table, st, phase, Phi, Ncov, terms, D, target.dim)
+    return Prepared(
+        table,
+        st,
+        phase,
+        np.ascontiguousarray(Phi, dtype=np.float64),
+        np.ascontiguousarray(Ncov, dtype=np.float64),
+        terms,
+        D,
+        target.dim,
+    )
 
 
 def table_arguments(prep: Prepared) -> dict[str, dict[str, Any]]:
@@ -427,10 +390,10 @@ def sample(
         if on_nonfinite == "raise":
             raise FloatingPointError(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
-    if return_state or process.m == 1:
-        return state  # type: ignore[no-any-return]
+    if return_state or prep.D == prep.d:  # the whole state, or it is the position
+        return state
     if return_device_array:
-        return state.columns(prep.d)  # type: ignore[no-any-return]
+        return state.columns(prep.d)
     return np.ascontiguousarray(state[:, : prep.d])
 
 

@@ -1,19 +1,19 @@
-"""Samplers compiled to per-step coefficient tables ("tableaux").
+r"""Samplers compiled to per-step coefficient tables ("tableaux").
 
 Every sampler scorelab runs is, for a fixed time grid, an explicit recursion whose
 stages are linear combinations of the step's starting state, earlier states and
 score evaluations of the step, scores kept from previous steps, and fresh Gaussian
 noise (DESIGN.md, section 3). With :math:`y_0 = x_k` (the state at :math:`t_k`),
-stage :math:`j = 1, \\dots, S` of step :math:`k` is
+stage :math:`j = 1, \dots, S` of step :math:`k` is
 
 .. math::
 
-    y_j = \\sum_{i<j} Y_{kji}\\, y_i + \\sum_{i<j} B_{kji}\\, s_i
-          + \\sum_{h<H} E_{kjh}\\, \\bar s_h + C_{kj}\\, \\xi_{kj},
-    \\qquad s_i = \\hat s(y_i, \\tau_{ki}),
+    y_j = \sum_{i<j} Y_{kji}\, y_i + \sum_{i<j} B_{kji}\, s_i
+          + \sum_{h<H} E_{kjh}\, \bar s_h + C_{kj}\, \xi_{kj},
+    \qquad s_i = \hat s(y_i, \tau_{ki}),
 
-and :math:`x_{k+1} = y_S`. Here :math:`\\bar s_h` is the score kept ``h + 1`` steps
-ago (step ``k`` keeps :math:`s_{\\mathrm{keep}_k}`), :math:`\\xi_{kj} \\sim \\mathcal
+and :math:`x_{k+1} = y_S`. Here :math:`\bar s_h` is the score kept ``h + 1`` steps
+ago (step ``k`` keeps :math:`s_{\mathrm{keep}_k}`), :math:`\xi_{kj} \sim \mathcal
 N(0, I)` is counter-based noise, and every coefficient is an ``m x m`` block acting
 as ``coef ⊗ I_d`` (``m = 1`` except for phase-space processes).
 
@@ -31,6 +31,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._validate import (
+    check_nonnegative,
+    check_positive,
+    check_process,
+    check_real,
+)
 from .grids import validate_grid
 from .processes import Process
 
@@ -346,39 +352,16 @@ _SCALAR_REASON = (
 
 
 def _require_scalar(process: Process, scheme: str, why: str = _SCALAR_REASON) -> None:
-    if getattr(process, "m", 1) != 1:
-        raise ValueError(
-            f"scheme {scheme!r} is defined only for scalar forward processes: "
-            f"{why}; for phase-space processes (e.g. CLD) use 'ei-sde' or 'ei-ode'"
-        )
+    check_process(
+        process,
+        scalar=f"scheme {scheme!r} is defined only for scalar forward processes: "
+        f"{why}; for phase-space processes (e.g. CLD) use 'ei-sde' or 'ei-ode'",
+    )
 
 
 def _arr(x: Any) -> FloatArray:
     """A process method's result as a float64 array (for the type checker)."""
     return np.asarray(x, dtype=np.float64)
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
-
-
-def _nonneg(value: Any, name: str) -> float:
-    v = _real(value, name)
-    if not np.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
-
-
-def _positive(value: Any, name: str) -> float:
-    v = _real(value, name)
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
 
 
 def _ei(process: Process, times: FloatArray) -> tuple[Any, Any, Any]:
@@ -398,13 +381,13 @@ def _ei(process: Process, times: FloatArray) -> tuple[Any, Any, Any]:
     "x' = r x + c s(x, t_k) + sqrt(n) xi.",
 )
 def _ei_sde(process: Process, times: FloatArray) -> Tableau:
-    """Score-frozen exponential integrator of the reverse SDE.
+    r"""Score-frozen exponential integrator of the reverse SDE.
 
     From :math:`t_k` down to :math:`t_{k+1}`:
-    :math:`x' = r x + c\\, s(x, t_k) + \\sqrt{n}\\,\\xi` with
-    :math:`r = \\alpha_{k+1}/\\alpha_k`,
-    :math:`c = \\int_{t_{k+1}}^{t_k} e^{\\int_{t_{k+1}}^u f} g(u)^2 du` and
-    :math:`n = r^2\\sigma_k^2 - \\sigma_{k+1}^2` (exact for a frozen score).
+    :math:`x' = r x + c\, s(x, t_k) + \sqrt{n}\,\xi` with
+    :math:`r = \alpha_{k+1}/\alpha_k`,
+    :math:`c = \int_{t_{k+1}}^{t_k} e^{\int_{t_{k+1}}^u f} g(u)^2 du` and
+    :math:`n = r^2\sigma_k^2 - \sigma_{k+1}^2` (exact for a frozen score).
     Order 1 in W2 for smooth scores (the Gaussian lower bound of paper 2 has
     slope 1 in the step size).
     """
@@ -425,9 +408,9 @@ def _ei_sde(process: Process, times: FloatArray) -> Tableau:
     summary="Euler–Maruyama on the reverse SDE dY = [f Y + g^2 s] dt + g dB.",
 )
 def _euler_maruyama(process: Process, times: FloatArray) -> Tableau:
-    """Euler–Maruyama for the reverse SDE.
+    r"""Euler–Maruyama for the reverse SDE.
 
-    :math:`x' = (1 + h f_k) x + h g_k^2 s(x, t_k) + g_k\\sqrt h\\,\\xi`,
+    :math:`x' = (1 + h f_k) x + h g_k^2 s(x, t_k) + g_k\sqrt h\,\xi`,
     :math:`h = t_k - t_{k+1}`. Order 1 in W2 on Gaussian targets (weak order 1).
     """
     _require_scalar(process, "euler-maruyama")
@@ -454,9 +437,9 @@ def _euler_maruyama(process: Process, times: FloatArray) -> Tableau:
     "t_k: x' = r x + (c/2) s(x, t_k).",
 )
 def _ei_ode(process: Process, times: FloatArray) -> Tableau:
-    """Score-frozen exponential integrator of the probability-flow ODE.
+    r"""Score-frozen exponential integrator of the probability-flow ODE.
 
-    :math:`x' = r x + \\tfrac c2 s(x, t_k)` with :math:`r, c` as in ``ei-sde``.
+    :math:`x' = r x + \tfrac c2 s(x, t_k)` with :math:`r, c` as in ``ei-sde``.
     First order. Not DDIM, which freezes the noise prediction instead.
     """
     r, c, _ = _ei(process, times)
@@ -491,7 +474,7 @@ def _ddim(process: Process, times: FloatArray, eta: float = 0.0) -> Tableau:
     noise prediction is constant in log-SNR. First order.
     """
     _require_scalar(process, "ddim")
-    eta = _nonneg(eta, "eta")
+    eta = check_nonnegative(eta, "eta")
     hi, lo = _hi_lo(times)
     a_hi, a_lo = process.alpha(hi), process.alpha(lo)
     s_hi, s_lo = process.sigma(hi), process.sigma(lo)
@@ -517,14 +500,14 @@ def _ddim(process: Process, times: FloatArray, eta: float = 0.0) -> Tableau:
     "with x0_hat = (x + sigma_hi^2 s) / alpha_hi.",
 )
 def _ddpm(process: Process, times: FloatArray) -> Tableau:
-    """Ancestral (DDPM) sampler for any scalar process.
+    r"""Ancestral (DDPM) sampler for any scalar process.
 
-    With the transition :math:`X_{hi} | X_{lo} \\sim \\mathcal N(a X_{lo}, v)`,
-    :math:`a = \\alpha_{hi}/\\alpha_{lo}`, :math:`v = \\sigma_{hi}^2 -
-    a^2\\sigma_{lo}^2`, the posterior :math:`q(x_{lo} | x_{hi}, x_0)` is Gaussian;
-    substituting :math:`\\hat x_0 = (x + \\sigma_{hi}^2 s)/\\alpha_{hi}` gives
-    :math:`x' = (a\\sigma_{lo}^2/\\sigma_{hi}^2 + v/(a\\sigma_{hi}^2))\\, x + (v/a)\\,
-    s + \\sqrt{\\sigma_{lo}^2 v/\\sigma_{hi}^2}\\,\\xi`. For VP this is DDPM, for VE
+    With the transition :math:`X_{hi} | X_{lo} \sim \mathcal N(a X_{lo}, v)`,
+    :math:`a = \alpha_{hi}/\alpha_{lo}`, :math:`v = \sigma_{hi}^2 -
+    a^2\sigma_{lo}^2`, the posterior :math:`q(x_{lo} | x_{hi}, x_0)` is Gaussian;
+    substituting :math:`\hat x_0 = (x + \sigma_{hi}^2 s)/\alpha_{hi}` gives
+    :math:`x' = (a\sigma_{lo}^2/\sigma_{hi}^2 + v/(a\sigma_{hi}^2))\, x + (v/a)\,
+    s + \sqrt{\sigma_{lo}^2 v/\sigma_{hi}^2}\,\xi`. For VP this is DDPM, for VE
     the ancestral SMLD sampler. First order.
     """
     _require_scalar(process, "ddpm")
@@ -548,10 +531,10 @@ def _ddpm(process: Process, times: FloatArray) -> Tableau:
     summary="x' = (1 + h f) x + (h g^2 / 2) s(x, t_k).",
 )
 def _euler(process: Process, times: FloatArray) -> Tableau:
-    """Euler's method on :math:`dx/dt = -f x - \\tfrac12 g^2 \\nabla\\log p_t`.
+    r"""Euler's method on :math:`dx/dt = -f x - \tfrac12 g^2 \nabla\log p_t`.
 
     Backwards in time with :math:`h = t_k - t_{k+1}`:
-    :math:`x' = (1 + h f_k) x + \\tfrac h2 g_k^2 s(x, t_k)`. First order.
+    :math:`x' = (1 + h f_k) x + \tfrac h2 g_k^2 s(x, t_k)`. First order.
     """
     _require_scalar(process, "euler")
     hi, lo = _hi_lo(times)
@@ -610,9 +593,9 @@ def _heun(
     not.
     """
     _require_scalar(process, "heun")
-    s_churn = _nonneg(s_churn, "s_churn")
-    s_noise = _nonneg(s_noise, "s_noise")
-    s_tmin, s_tmax = _real(s_tmin, "s_tmin"), _real(s_tmax, "s_tmax")
+    s_churn = check_nonnegative(s_churn, "s_churn")
+    s_noise = check_nonnegative(s_noise, "s_noise")
+    s_tmin, s_tmax = check_real(s_tmin, "s_tmin"), check_real(s_tmax, "s_tmax")
     if np.isnan(s_tmin) or np.isnan(s_tmax) or s_tmin < 0 or s_tmax < s_tmin:
         raise ValueError(
             f"need 0 <= s_tmin <= s_tmax, got s_tmin={s_tmin!r}, s_tmax={s_tmax!r}"
@@ -677,14 +660,14 @@ def _heun(
     summary="Exponential integrator in log-SNR with a midpoint noise prediction.",
 )
 def _dpm_solver_2(process: Process, times: FloatArray) -> Tableau:
-    """DPM-Solver-2 (singlestep, midpoint in log-SNR).
+    r"""DPM-Solver-2 (singlestep, midpoint in log-SNR).
 
-    With :math:`\\lambda = \\log(\\alpha/\\sigma)`, :math:`h = \\lambda_{k+1} -
-    \\lambda_k`, the midpoint :math:`\\lambda_m = \\lambda_k + h/2` and
-    :math:`\\hat\\epsilon = -\\sigma s`:
-    :math:`u = \\tfrac{\\alpha_m}{\\alpha_k} x - \\sigma_m (e^{h/2} - 1)
-    \\hat\\epsilon(x, t_k)`, :math:`x' = \\tfrac{\\alpha_{k+1}}{\\alpha_k} x -
-    \\sigma_{k+1}(e^h - 1)\\hat\\epsilon(u, t_m)`. Second order.
+    With :math:`\lambda = \log(\alpha/\sigma)`, :math:`h = \lambda_{k+1} -
+    \lambda_k`, the midpoint :math:`\lambda_m = \lambda_k + h/2` and
+    :math:`\hat\epsilon = -\sigma s`:
+    :math:`u = \tfrac{\alpha_m}{\alpha_k} x - \sigma_m (e^{h/2} - 1)
+    \hat\epsilon(x, t_k)`, :math:`x' = \tfrac{\alpha_{k+1}}{\alpha_k} x -
+    \sigma_{k+1}(e^h - 1)\hat\epsilon(u, t_m)`. Second order.
     """
     _require_scalar(process, "dpm-solver-2")
     hi, lo = _hi_lo(times)
@@ -704,9 +687,9 @@ def _dpm_solver_2(process: Process, times: FloatArray) -> Tableau:
 
 
 def _dpmpp_2m(process: Process, times: FloatArray, sde: bool) -> TableBuilder:
-    """Shared table of DPM-Solver++(2M) and its SDE variant (diffusers' midpoint form).
+    r"""Shared table of DPM-Solver++(2M) and its SDE variant (diffusers' midpoint form).
 
-    Stage 1 holds the data prediction :math:`m_k = (x + \\sigma_k^2 s)/\\alpha_k`
+    Stage 1 holds the data prediction :math:`m_k = (x + \sigma_k^2 s)/\alpha_k`
     (kept in the history); stage 2 is the update with :math:`D_0 = m_k` and
     :math:`D_1 = (m_k - m_{k-1})/r_k`, :math:`r_k = h_{k-1}/h_k`. The first step has
     no history and is first order (DDIM / DPM-Solver++ 1).
@@ -749,7 +732,7 @@ def _dpmpp_2m(process: Process, times: FloatArray, sde: bool) -> TableBuilder:
     "prediction; first step DDIM.",
 )
 def _dpmpp2m(process: Process, times: FloatArray) -> Tableau:
-    """DPM-Solver++(2M): :math:`x' = \\tfrac{\\sigma_{k+1}}{\\sigma_k} x + \\alpha_{k+1}
+    r"""DPM-Solver++(2M): :math:`x' = \tfrac{\sigma_{k+1}}{\sigma_k} x + \alpha_{k+1}
     (1 - e^{-h}) (D_0 + D_1/2)`; second order (first-order warm-up step)."""
     return _dpmpp_2m(process, times, sde=False).build(
         "dpm-solver++-2m", SCHEMES["dpm-solver++-2m"].order
@@ -765,8 +748,8 @@ def _dpmpp2m(process: Process, times: FloatArray) -> Tableau:
     "prediction.",
 )
 def _dpmpp2m_sde(process: Process, times: FloatArray) -> Tableau:
-    """SDE-DPM-Solver++(2M): :math:`x' = \\tfrac{\\sigma_{k+1}}{\\sigma_k} e^{-h} x +
-    \\alpha_{k+1}(1 - e^{-2h})(D_0 + D_1/2) + \\sigma_{k+1}\\sqrt{1 - e^{-2h}}\\,\\xi`.
+    r"""SDE-DPM-Solver++(2M): :math:`x' = \tfrac{\sigma_{k+1}}{\sigma_k} e^{-h} x +
+    \alpha_{k+1}(1 - e^{-2h})(D_0 + D_1/2) + \sigma_{k+1}\sqrt{1 - e^{-2h}}\,\xi`.
     Order 2 in W2 of the law (weak order; measured on Gaussian exact laws for VP,
     VE and sub-VP: slopes 1.97-1.99)."""
     return _dpmpp_2m(process, times, sde=True).build(
@@ -783,17 +766,17 @@ def _dpmpp2m_sde(process: Process, times: FloatArray) -> Tableau:
     "(three noise predictions per step).",
 )
 def _dpm_solver_3(process: Process, times: FloatArray) -> Tableau:
-    """DPM-Solver-3 (Lu et al. 2022, Algorithm 5, r1 = 1/3, r2 = 2/3).
+    r"""DPM-Solver-3 (Lu et al. 2022, Algorithm 5, r1 = 1/3, r2 = 2/3).
 
-    With :math:`\\hat\\epsilon = -\\sigma s`, :math:`h = \\lambda_{k+1} -
-    \\lambda_k`, :math:`\\lambda_{s_i} = \\lambda_k + r_i h`:
-    :math:`u_1 = \\tfrac{\\alpha_{s_1}}{\\alpha_k} x - \\sigma_{s_1}(e^{r_1 h} -
-    1)\\epsilon_0`, :math:`D_{1,0} = \\hat\\epsilon(u_1) - \\epsilon_0`,
-    :math:`u_2 = \\tfrac{\\alpha_{s_2}}{\\alpha_k} x - \\sigma_{s_2}(e^{r_2 h} -
-    1)\\epsilon_0 - \\tfrac{\\sigma_{s_2} r_2}{r_1}(\\tfrac{e^{r_2 h} - 1}{r_2 h} -
-    1) D_{1,0}`, :math:`D_{1,1} = \\hat\\epsilon(u_2) - \\epsilon_0`,
-    :math:`x' = \\tfrac{\\alpha_{k+1}}{\\alpha_k} x - \\sigma_{k+1}(e^h - 1)
-    \\epsilon_0 - \\tfrac{\\sigma_{k+1}}{r_2}(\\tfrac{e^h - 1}{h} - 1) D_{1,1}`.
+    With :math:`\hat\epsilon = -\sigma s`, :math:`h = \lambda_{k+1} -
+    \lambda_k`, :math:`\lambda_{s_i} = \lambda_k + r_i h`:
+    :math:`u_1 = \tfrac{\alpha_{s_1}}{\alpha_k} x - \sigma_{s_1}(e^{r_1 h} -
+    1)\epsilon_0`, :math:`D_{1,0} = \hat\epsilon(u_1) - \epsilon_0`,
+    :math:`u_2 = \tfrac{\alpha_{s_2}}{\alpha_k} x - \sigma_{s_2}(e^{r_2 h} -
+    1)\epsilon_0 - \tfrac{\sigma_{s_2} r_2}{r_1}(\tfrac{e^{r_2 h} - 1}{r_2 h} -
+    1) D_{1,0}`, :math:`D_{1,1} = \hat\epsilon(u_2) - \epsilon_0`,
+    :math:`x' = \tfrac{\alpha_{k+1}}{\alpha_k} x - \sigma_{k+1}(e^h - 1)
+    \epsilon_0 - \tfrac{\sigma_{k+1}}{r_2}(\tfrac{e^h - 1}{h} - 1) D_{1,1}`.
     Third order.
     """
     _require_scalar(process, "dpm-solver-3")
@@ -867,20 +850,20 @@ def _dpmpp_weights(h: FloatArray, order: npt.NDArray[np.int_]) -> FloatArray:
     "prediction; warm-up: DPM-Solver++(2S), then DPM-Solver++(2M).",
 )
 def _dpmpp3m(process: Process, times: FloatArray) -> Tableau:
-    """DPM-Solver++(3M) (Lu et al. 2022b; diffusers' third-order update, fixed).
+    r"""DPM-Solver++(3M) (Lu et al. 2022b; diffusers' third-order update, fixed).
 
-    With :math:`h = \\lambda_{k+1} - \\lambda_k`, :math:`r_0 = h_{k-1}/h`,
+    With :math:`h = \lambda_{k+1} - \lambda_k`, :math:`r_0 = h_{k-1}/h`,
     :math:`r_1 = h_{k-2}/h` and the data predictions :math:`m_j = (x_j +
-    \\sigma_j^2 s_j)/\alpha_j`: :math:`D_0 = m_k`, :math:`D_{1,0} = (m_k -
+    \sigma_j^2 s_j)/\alpha_j`: :math:`D_0 = m_k`, :math:`D_{1,0} = (m_k -
     m_{k-1})/r_0`, :math:`D_{1,1} = (m_{k-1} - m_{k-2})/r_1`, :math:`D_1 = D_{1,0}
     + \tfrac{r_0}{r_0 + r_1}(D_{1,0} - D_{1,1})`, :math:`D_2 = (D_{1,0} -
     D_{1,1})/(r_0 + r_1)` and
 
     .. math::
 
-        x' = \tfrac{\\sigma_{k+1}}{\\sigma_k} x + \alpha_{k+1}\\Big[(1 - e^{-h})
+        x' = \tfrac{\sigma_{k+1}}{\sigma_k} x + \alpha_{k+1}\Big[(1 - e^{-h})
         D_0 + \big(\tfrac{e^{-h} - 1}{h} + 1\big) D_1 - 2\big(\tfrac{e^{-h} - 1
-        + h}{h^2} - \tfrac12\big) D_2\\Big].
+        + h}{h^2} - \tfrac12\big) D_2\Big].
 
     diffusers (and the DPM-Solver reference code) use the D2 coefficient without
     the factor 2. Since :math:`D_1 \approx h m'` and :math:`D_2 \approx h^2
@@ -1001,21 +984,21 @@ def _deis(process: Process, times: FloatArray, points: int, name: str) -> Tablea
     "extrapolation in t of the noise prediction; coefficients by quadrature.",
 )
 def _deis2(process: Process, times: FloatArray) -> Tableau:
-    """DEIS-tAB2 (Zhang & Chen 2023): exponential integrator, noise prediction
-    :math:`\\hat\\epsilon = -\\sigma s` extrapolated in time by the Lagrange
-    polynomial through :math:`(t_k, \\hat\\epsilon_k), (t_{k-1},
-    \\hat\\epsilon_{k-1})`:
+    r"""DEIS-tAB2 (Zhang & Chen 2023): exponential integrator, noise prediction
+    :math:`\hat\epsilon = -\sigma s` extrapolated in time by the Lagrange
+    polynomial through :math:`(t_k, \hat\epsilon_k), (t_{k-1},
+    \hat\epsilon_{k-1})`:
 
     .. math::
 
-        x' = \\tfrac{\\alpha_{k+1}}{\\alpha_k} x + \\sum_j C_{kj} \\hat\\epsilon_{k-j},
-        \\qquad C_{kj} = -\\alpha_{k+1} \\int_{\\lambda_k}^{\\lambda_{k+1}}
-        e^{-\\lambda} \\ell_j(t(\\lambda))\\, d\\lambda
+        x' = \tfrac{\alpha_{k+1}}{\alpha_k} x + \sum_j C_{kj} \hat\epsilon_{k-j},
+        \qquad C_{kj} = -\alpha_{k+1} \int_{\lambda_k}^{\lambda_{k+1}}
+        e^{-\lambda} \ell_j(t(\lambda))\, d\lambda
 
-        (= \\int_{t_k}^{t_{k+1}} \\tfrac{\\alpha_{k+1}}{\\alpha(\\tau)}
-        \\tfrac{g(\\tau)^2}{2\\sigma(\\tau)} \\ell_j(\\tau)\\,d\\tau),
+        (= \int_{t_k}^{t_{k+1}} \tfrac{\alpha_{k+1}}{\alpha(\tau)}
+        \tfrac{g(\tau)^2}{2\sigma(\tau)} \ell_j(\tau)\,d\tau),
 
-    :math:`\\ell_j` the Lagrange basis in t, integrated by 32-node Gauss-Legendre
+    :math:`\ell_j` the Lagrange basis in t, integrated by 32-node Gauss-Legendre
     in log-SNR (smooth integrand). The first step has one point (= DDIM).
     Second order."""
     return _deis(process, times, 2, "deis-2")
@@ -1065,27 +1048,27 @@ def _unipc_b(h: float, order: int, bh: str) -> tuple[float, float, FloatArray]:
     options=("solver_type",),
 )
 def _unipc2(process: Process, times: FloatArray, solver_type: str = "bh2") -> Tableau:
-    """UniPC with a second-order predictor (Zhao et al. 2023, Alg. 2 & 3).
+    r"""UniPC with a second-order predictor (Zhao et al. 2023, Alg. 2 & 3).
 
     With data predictions :math:`m_j` at the *predicted* points
-    :math:`\\tilde x_j`, :math:`h = \\lambda_{k+1} - \\lambda_k`,
-    :math:`r = (\\lambda_{k-1} - \\lambda_k)/h` and :math:`D_1 = (m_{k-1} -
+    :math:`\tilde x_j`, :math:`h = \lambda_{k+1} - \lambda_k`,
+    :math:`r = (\lambda_{k-1} - \lambda_k)/h` and :math:`D_1 = (m_{k-1} -
     m_k)/r`, starting from the corrected state :math:`x^c_k`:
 
-    - UniP-2: :math:`\\tilde x_{k+1} = \\tfrac{\\sigma_{k+1}}{\\sigma_k} x^c_k -
-      \\alpha_{k+1}(e^{-h} - 1) m_k - \\alpha_{k+1} B(h)\\, \\tfrac12 D_1`
+    - UniP-2: :math:`\tilde x_{k+1} = \tfrac{\sigma_{k+1}}{\sigma_k} x^c_k -
+      \alpha_{k+1}(e^{-h} - 1) m_k - \alpha_{k+1} B(h)\, \tfrac12 D_1`
       (with ``bh2`` this is DPM-Solver++(2M));
-    - evaluate :math:`m_{k+1}` at :math:`\\tilde x_{k+1}`;
-    - UniC-2: :math:`x^c_{k+1} = \\tfrac{\\sigma_{k+1}}{\\sigma_k} x^c_k -
-      \\alpha_{k+1}(e^{-h} - 1) m_k - \\alpha_{k+1} B(h) (\\rho_0 D_1 + \\rho_1
-      (m_{k+1} - m_k))` with :math:`(\\rho_0, \\rho_1) = R^{-1} b`,
-      :math:`R = [[1, 1], [r, 1]]`, :math:`b_i = i!\\, h\\varphi_{i+1}(-h)/B(h)`
+    - evaluate :math:`m_{k+1}` at :math:`\tilde x_{k+1}`;
+    - UniC-2: :math:`x^c_{k+1} = \tfrac{\sigma_{k+1}}{\sigma_k} x^c_k -
+      \alpha_{k+1}(e^{-h} - 1) m_k - \alpha_{k+1} B(h) (\rho_0 D_1 + \rho_1
+      (m_{k+1} - m_k))` with :math:`(\rho_0, \rho_1) = R^{-1} b`,
+      :math:`R = [[1, 1], [r, 1]]`, :math:`b_i = i!\, h\varphi_{i+1}(-h)/B(h)`
       (diffusers' ``multistep_uni_c_bh_update``).
 
     ``solver_type``: ``"bh2"`` (:math:`B(h) = e^{-h} - 1` in the data-prediction
     sign convention, default, recommended for guided sampling) or ``"bh1"``
     (:math:`B(h) = -h`). Warm-up: steps 0 and 1 use UniP-1/UniC-1
-    (:math:`\\rho = 1/2`) — one step more than diffusers, because the table's
+    (:math:`\rho = 1/2`) — one step more than diffusers, because the table's
     history keeps one state per step and the data prediction at the initial
     point cannot be kept together with the one at the first predicted point.
     The last step is the predictor only (as in diffusers: its corrector would
@@ -1234,7 +1217,7 @@ def _pc(
     from ._validate import check_int
 
     n_corr = check_int(corrector_steps, "corrector_steps", 0)
-    snr = _positive(snr, "snr")
+    snr = check_positive(snr, "snr")
     if predictor_options is not None and not isinstance(predictor_options, dict):
         raise TypeError(
             f"predictor_options must be a dict, got {type(predictor_options).__name__}"

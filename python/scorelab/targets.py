@@ -1,30 +1,30 @@
-"""Targets with exact scores: Gaussians and Gaussian mixtures in any dimension.
+r"""Targets with exact scores: Gaussians and Gaussian mixtures in any dimension.
 
 A target is the data distribution :math:`p_0`. Under a linear forward process
-:math:`X_t = \\alpha_t X_0 + \\sigma_t Z`, a mixture stays a mixture,
+:math:`X_t = \alpha_t X_0 + \sigma_t Z`, a mixture stays a mixture,
 
 .. math::
 
-    p_t = \\sum_k w_k\\, \\mathcal N(\\alpha_t \\mu_k,\\; \\alpha_t^2 \\Sigma_k
-    + \\sigma_t^2 I),
+    p_t = \sum_k w_k\, \mathcal N(\alpha_t \mu_k,\; \alpha_t^2 \Sigma_k
+    + \sigma_t^2 I),
 
-so its score :math:`\\nabla \\log p_t(x) = -\\sum_k r_k(x) C_k^{-1}(x - \\alpha_t
-\\mu_k)` (responsibilities :math:`r = \\operatorname{softmax}_k \\log(w_k
-\\mathcal N_k(x))`) is known exactly. Scores and log-densities are evaluated in
+so its score :math:`\nabla \log p_t(x) = -\sum_k r_k(x) C_k^{-1}(x - \alpha_t
+\mu_k)` (responsibilities :math:`r = \operatorname{softmax}_k \log(w_k
+\mathcal N_k(x))`) is known exactly. Scores and log-densities are evaluated in
 the compiled core: per-component Cholesky factors are computed once per call,
 log-sum-exp keeps far-away points finite, and no ``n x K x d`` temporary is made.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ._native import core
-from ._validate import as_float_array, check_int, check_spd
+from ._runtime import as_seed, default_threads
+from ._validate import as_float_array, check_int, check_process, check_spd
 
 if TYPE_CHECKING:
     from .processes import Process
@@ -35,27 +35,6 @@ COVARIANCE_TYPES = ("full", "diag", "spherical")
 _COV_CODE = {"full": 0, "diag": 1, "spherical": 2}
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def as_seed(seed: Any, name: str = "seed") -> np.random.SeedSequence:
-    """Normalise a seed (int >= 0 or ``numpy.random.SeedSequence``)."""
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if seed is None:
-        raise TypeError(
-            f"{name} must be an int >= 0 or a numpy.random.SeedSequence, got None "
-            "(scorelab is reproducible by default; pass a seed explicitly)"
-        )
-    check_int(seed, name, 0)
-    return np.random.SeedSequence(int(seed))
-
-
-def default_threads() -> int:
-    """Number of CPU threads used by default (the CPUs this process may use)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class Target:
@@ -95,14 +74,14 @@ class Target:
 
     @property
     def mean(self) -> FloatArray:
-        """Mean :math:`\\sum_k w_k \\mu_k`, shape (d,)."""
+        r"""Mean :math:`\sum_k w_k \mu_k`, shape (d,)."""
         return np.asarray(self.weights @ self.means, dtype=np.float64)
 
     @property
     def cov(self) -> FloatArray:
-        """Covariance, (d, d).
+        r"""Covariance, (d, d).
 
-        :math:`\\sum_k w_k (\\Sigma_k + \\mu_k\\mu_k^T) - m m^T`.
+        :math:`\sum_k w_k (\Sigma_k + \mu_k\mu_k^T) - m m^T`.
         """
         m = self.mean
         c = self.means - m
@@ -196,7 +175,7 @@ class Target:
         return float(lp[0]) if single else lp
 
     def score(self, x: npt.ArrayLike, threads: int | None = None) -> FloatArray:
-        """Score :math:`\\nabla_x \\log p(x)`.
+        r"""Score :math:`\nabla_x \log p(x)`.
 
         Parameters
         ----------
@@ -245,31 +224,14 @@ class Target:
         return out
 
     # -- forward process -----------------------------------------------------
-    def _noised_parts(
-        self, process: Process, t: float
-    ) -> tuple[FloatArray, FloatArray]:
-        from .processes import Process as _Process
-
-        if not isinstance(process, _Process):
-            raise TypeError(
-                f"process must be a scorelab Process, got {type(process).__name__}"
-            )
-        if getattr(process, "m", 1) != 1:
-            raise ValueError(
-                "noised() needs a scalar process; phase-space processes have "
-                "their own marginal (see the process's documentation)"
-            )
-        t = float(as_float_array(t, "t", ndim=0))
-        if t < 0:
-            raise ValueError(f"t must be >= 0, got {t}")
-        a = float(process.alpha(t))
-        s2 = float(process.sigma2(t))
-        means = a * self.means
-        if self.covariance_type == "full":
-            covs = a * a * self.covariances + s2 * np.eye(self.dim)[None]
-        else:
-            covs = a * a * self.covariances + s2
-        return means, covs
+    def _marginal_under(self, process: Process, t: float) -> Target:
+        """``process.marginal(self, t)`` for a scalar ``process`` (see ``noised``)."""
+        process = check_process(
+            process,
+            scalar="noised() needs a scalar process; phase-space processes have "
+            "their own marginal (see the process's documentation)",
+        )
+        return process.marginal(self, t)
 
     def __repr__(self) -> str:
         return (
@@ -279,7 +241,7 @@ class Target:
 
 
 class GaussianMixture(Target):
-    """Gaussian mixture :math:`\\sum_{k=1}^K w_k \\mathcal N(\\mu_k, \\Sigma_k)`.
+    r"""Gaussian mixture :math:`\sum_{k=1}^K w_k \mathcal N(\mu_k, \Sigma_k)`.
 
     Parameters
     ----------
@@ -370,8 +332,9 @@ class GaussianMixture(Target):
 
     def noised(self, process: Process, t: float) -> GaussianMixture:
         """The marginal :math:`p_t` under ``process`` at time ``t`` (same kind)."""
-        means, covs = self._noised_parts(process, t)
-        return GaussianMixture(self.weights, means, covs, self.covariance_type)
+        marg = self._marginal_under(process, t)
+        assert isinstance(marg, GaussianMixture)
+        return marg
 
     def component(self, k: int) -> Gaussian:
         """Component ``k`` as a :class:`Gaussian`."""
@@ -382,7 +345,7 @@ class GaussianMixture(Target):
 
 
 class Gaussian(Target):
-    """Multivariate normal :math:`\\mathcal N(m, \\Sigma)`.
+    r"""Multivariate normal :math:`\mathcal N(m, \Sigma)`.
 
     Parameters
     ----------
@@ -410,10 +373,11 @@ class Gaussian(Target):
         return self.covariances[0].copy()
 
     def noised(self, process: Process, t: float) -> Gaussian:
-        """The marginal :math:`p_t = \\mathcal N(\\alpha_t m, \\alpha_t^2\\Sigma +
-        \\sigma_t^2 I)`."""
-        means, covs = self._noised_parts(process, t)
-        return Gaussian(means[0], covs[0])
+        r"""The marginal :math:`p_t = \mathcal N(\alpha_t m, \alpha_t^2\Sigma +
+        \sigma_t^2 I)`."""
+        marg = self._marginal_under(process, t)
+        assert isinstance(marg, Gaussian)
+        return marg
 
     def as_mixture(self) -> GaussianMixture:
         """This Gaussian as a one-component :class:`GaussianMixture`."""
