@@ -658,7 +658,7 @@ def test_failed_run_keeps_finished_cells(tmp_path, monkeypatch):
 
 def test_concurrent_runs_are_refused(tmp_path):
     pytest.importorskip("fcntl")
-    from scorelab.study import _Store
+    from scorelab.study.results import _Store
 
     out = tmp_path / "r.csv"
     first = _Store(out)

@@ -121,18 +121,9 @@ def _parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------
 def _plot_kwargs(plot: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    keys = (
-        "x",
-        "y",
-        "hue",
-        "bounds",
-        "where",
-        "title",
-        "xlabel",
-        "ylabel",
-        "fit",
-        "figsize",
-    )
+    from .study import PLOT_KEYS
+
+    keys = [k for k in PLOT_KEYS if k not in ("out", "dpi")]
     return {k: plot[k] for k in keys if k in plot}, int(plot.get("dpi", 150))
 
 
@@ -144,12 +135,12 @@ def _save(fig: Any, path: str, dpi: int) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .study import Study, _suffix, format_summary
+    from .study import Study, format_summary, table_format
 
     study = Study.from_toml(args.study)
     out = args.out or study.out or f"{study.name}.csv"
     try:
-        suffix = _suffix(out)
+        suffix = table_format(out)
     except ValueError as exc:
         raise _UsageError(f"--out: {exc}") from None
     if suffix != ".csv" and importlib.util.find_spec("pyarrow") is None:
@@ -160,10 +151,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise _UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.dask is not None:
-        from .study import _check_dask
+        from .study import check_dask
 
         try:
-            _check_dask(args.dask)
+            check_dask(args.dask)
         except (ImportError, ValueError) as exc:
             raise _UsageError(str(exc)) from None
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
@@ -200,14 +191,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _parse_where(items: Sequence[str]) -> dict[str, Any]:
-    from .study import _convert
+    from .study import convert_value
 
     where: dict[str, list[Any]] = {}
     for item in items:
         col, sep, value = item.partition("=")
         if not sep or not col:
             raise _UsageError(f"--where: expected COLUMN=VALUE, got {item!r}")
-        where.setdefault(col, []).append(_convert(col, value))
+        where.setdefault(col, []).append(convert_value(col, value))
     return where
 
 

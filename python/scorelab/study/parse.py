@@ -1,0 +1,1033 @@
+"""The study-file parser: validates a TOML/dict study and expands it into tasks."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import itertools
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .presets import (
+    _PRESETS,
+    _bounds_module,
+    _build_error,
+    _build_process,
+    _build_target,
+    _empirical_metrics,
+    _error_classes,
+    _metrics_module,
+    _parameters,
+    _process_classes,
+    _public_functions,
+)
+from .schema import (
+    COLUMNS,
+    EMPIRICAL_METRICS,
+    EXACT_METRICS,
+    INITS,
+    OUTPUT_SUFFIXES,
+    REFERENCES,
+    StudyError,
+    _canon,
+    _canon_json,
+    _digest,
+    _typename,
+    _words,
+)
+from .tasks import (
+    BOUND_CONTEXT,
+    Task,
+    _bound_context,
+    _bound_kwargs,
+    _bound_values,
+    _grid_times,
+)
+
+__all__ = ["PLOT_KEYS", "SETTING_KEYS"]
+
+# keys of the study file -----------------------------------------------------
+#: Settings whose values span the product (scalar or list).
+SETTING_KEYS: tuple[str, ...] = (
+    "targets",
+    "processes",
+    "schemes",
+    "grids",
+    "score_errors",
+    "init",
+    "T",
+    "delta",
+    "n",
+    "steps",
+)
+_SWEEP_KEYS: tuple[str, ...] = (
+    "name",
+    *SETTING_KEYS,
+    "metrics",
+    "bounds",
+    "zip",
+    "replicates",
+)
+_TOP_KEYS: tuple[str, ...] = (
+    "name",
+    "description",
+    "seed",
+    "replicates",
+    "threads",
+    "out",
+    *SETTING_KEYS,
+    "metrics",
+    "bounds",
+    "zip",
+    "sweep",
+    "plot",
+)
+#: Keys of the ``[plot]`` section.
+PLOT_KEYS: tuple[str, ...] = (
+    "out",
+    "x",
+    "y",
+    "hue",
+    "bounds",
+    "where",
+    "title",
+    "xlabel",
+    "ylabel",
+    "fit",
+    "figsize",
+    "dpi",
+)
+_DEFAULTS: dict[str, Any] = {
+    "processes": ["VP"],
+    "schemes": ["ei-sde"],
+    "grids": ["uniform"],
+    "score_errors": ["none"],
+    "init": ["prior"],
+    "T": [None],
+    "delta": [1e-3],
+    "n": [10000],
+}
+
+
+def _join(prefix: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{prefix}[{key}]"
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _fmt(v: Any) -> str:
+    """Compact text of a parameter value for labels."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        if "preset" in v and len(v) == 1:
+            return str(v["preset"])
+        return "{" + ",".join(f"{k}={_fmt(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def _call_label(name: str, params: Mapping[str, Any]) -> str:
+    if not params:
+        return name
+    return name + "(" + ",".join(f"{k}={_fmt(v)}" for k, v in params.items()) + ")"
+
+
+# ---------------------------------------------------------------------------
+# parsing and validation
+# ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Choice:
+    """One value of a setting: the column value and the canonical spec."""
+
+    label: Any
+    spec: Any
+
+
+# ---------------------------------------------------------------------------
+# a cell's tasks
+# ---------------------------------------------------------------------------
+def _cell_objects(cell: Mapping[str, _Choice]) -> tuple[Any, Any, float]:
+    """The target and process of a cell (cached builds) and its time horizon T."""
+    target = _build_target(cell["targets"].spec)
+    process = _build_process(cell["processes"].spec)
+    T = cell["T"].spec if cell["T"].spec is not None else float(process.T)
+    return target, process, T
+
+
+def cell_tasks(
+    cell: Mapping[str, _Choice],
+    metrics: list[dict[str, Any]],
+    bounds: list[dict[str, Any]],
+    reps: int,
+    study: str,
+    seed: int,
+    threads: int | None,
+) -> Iterator[Task]:
+    """The tasks of one (checked) cell, one per replicate, lazily.
+
+    A cell with no empirical metric has a single task (its values are
+    deterministic); the bounds and exact metrics are computed by replicate 0.
+    Every task's ``index`` is 0 (the parser numbers them).
+    """
+    tch = cell["targets"]
+    target, _, T = _cell_objects(cell)
+    mc = [m for m in metrics if m["kind"] == "mc"]
+    steps = cell["steps"].spec
+    delta = cell["delta"].spec
+    grid_spec = cell["grids"].spec
+    scheme_spec = cell["schemes"].spec
+    err_spec = cell["score_errors"].spec
+    n = cell["n"].spec if mc else 0
+    spec = {
+        "target": tch.spec,
+        "process": cell["processes"].spec,
+        "scheme": scheme_spec,
+        "grid": grid_spec,
+        "steps": steps,
+        "T": T,
+        "delta": delta,
+        "score_error": err_spec,
+        "init": cell["init"].spec,
+        "n": n,
+    }
+    labels = {
+        "target": tch.label,
+        "dim": int(target.dim),
+        "process": cell["processes"].label,
+        "scheme": cell["schemes"].label,
+        "grid": cell["grids"].label,
+        "steps": steps,
+        "T": T,
+        "delta": delta,
+        "score_error": cell["score_errors"].label,
+        "init": cell["init"].label,
+        "n": n,
+    }
+    for r in range(reps if mc else 1):
+        mets = metrics if r == 0 else mc
+        bnds = bounds if r == 0 else []
+        key = _words(_digest({"settings": spec, "replicate": r}))
+        tid = hashlib.sha256(
+            _canon_json(
+                {
+                    "study": study,
+                    "seed": seed,
+                    "settings": spec,
+                    "labels": labels,
+                    "replicate": r,
+                    "metrics": mets,
+                    "bounds": bnds,
+                }
+            ).encode()
+        ).hexdigest()[:20]
+        yield Task(
+            tid,
+            0,
+            study,
+            seed,
+            r,
+            dict(labels),
+            spec,
+            [dict(m) for m in mets],
+            [dict(b) for b in bnds],
+            key,
+            threads,
+        )
+
+
+# ---------------------------------------------------------------------------
+# the parser
+# ---------------------------------------------------------------------------
+class _Parser:
+    """Validates a study dict and expands it into tasks."""
+
+    def __init__(self, data: Mapping[str, Any], source: str, stem: str) -> None:
+        self.source = source
+        self.data = data
+        self.stem = stem
+        self.labels: dict[tuple[str, Any], str] = {}
+        self.own: set[str] = set()
+
+    def kp(self, where: str, key: str) -> str:
+        """Path of a setting: in the sweep if the sweep sets it, else top-level."""
+        return _join(where if key in self.own else "", key)
+
+    # -- error helpers ---------------------------------------------------
+    def err(
+        self,
+        key: str,
+        message: str,
+        allowed: Iterable[Any] | None = None,
+        got: Any = None,
+    ) -> StudyError:
+        return StudyError(self.source, key, message, allowed, got)
+
+    def check_keys(self, table: Any, allowed: Sequence[str], where: str) -> None:
+        if not isinstance(table, Mapping):
+            raise self.err(where, f"expected a table, got {_typename(table)}")
+        for k in table:
+            if k not in allowed:
+                what = f"unknown key {k!r}" + (f" in [{where}]" if where else "")
+                raise self.err(_join(where, k), what, allowed, got=k)
+
+    def as_list(self, value: Any) -> list[Any]:
+        return list(value) if isinstance(value, list) else [value]
+
+    def get_int(
+        self, table: Mapping[str, Any], key: str, where: str, lo: int, default: Any
+    ) -> Any:
+        if key not in table:
+            return default
+        v = table[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.err(_join(where, key), f"expected an integer >= {lo}, got {v!r}")
+        if v < lo:
+            raise self.err(_join(where, key), f"must be >= {lo}, got {v}")
+        return v
+
+    def get_str(
+        self, table: Mapping[str, Any], key: str, where: str, default: Any
+    ) -> Any:
+        if key not in table:
+            return default
+        v = table[key]
+        if not isinstance(v, str):
+            raise self.err(_join(where, key), f"expected a string, got {v!r}")
+        return v
+
+    # -- the whole file ----------------------------------------------------
+    def parse(self) -> dict[str, Any]:
+        """Validate the whole study: the keyword arguments of ``Study``."""
+        d = self.data
+        self.check_keys(d, _TOP_KEYS, "")
+        name = self.get_str(d, "name", "", self.stem)
+        if not name:
+            raise self.err("name", "must not be empty")
+        description = self.get_str(d, "description", "", "")
+        seed = self.get_int(d, "seed", "", 0, 0)
+        replicates = self.get_int(d, "replicates", "", 1, 1)
+        threads = self.get_int(d, "threads", "", 1, None)
+        out = self.get_str(d, "out", "", None)
+        if out is not None:
+            self.check_output(out, "out")
+        self.targets = self.parse_target_defs(d.get("targets"))
+        sweeps = d.get("sweep", [{}])
+        if not isinstance(sweeps, list) or not sweeps:
+            raise self.err("sweep", "expected one or more [[sweep]] tables")
+        defaults = {
+            k: d[k] for k in _SWEEP_KEYS if k in d and k not in ("name", "targets")
+        }
+        tasks: list[Task] = []
+        seen: set[str] = set()
+        metric_labels: dict[str, str] = {}
+        for i, sw in enumerate(sweeps):
+            where = f"sweep[{i}]" if "sweep" in d else ""
+            if "sweep" in d:
+                self.check_keys(sw, _SWEEP_KEYS, where)
+            merged = dict(defaults)
+            merged.update({k: v for k, v in sw.items() if k != "name"})
+            self.own = set(sw) if "sweep" in d else set()
+            for task in self.expand(
+                merged, where, name, seed, replicates, threads, metric_labels
+            ):
+                if task.id not in seen:
+                    seen.add(task.id)
+                    task.index = len(tasks)
+                    tasks.append(task)
+        plot = self.parse_plot(d.get("plot"), metric_labels) if "plot" in d else None
+        return dict(
+            name=name,
+            seed=seed,
+            tasks=tasks,
+            source=self.source,
+            description=description,
+            out=out,
+            plot=plot,
+            threads=threads,
+            metric_kinds=metric_labels,
+        )
+
+    def check_output(self, out: str, key: str) -> None:
+        if Path(out).suffix.lower() not in OUTPUT_SUFFIXES:
+            raise self.err(
+                key,
+                f"output {out!r} must end in one of the known extensions",
+                OUTPUT_SUFFIXES,
+            )
+
+    # -- targets -----------------------------------------------------------
+    def parse_target_defs(self, defs: Any) -> dict[str, _Choice]:
+        if defs is None:
+            raise self.err(
+                "targets",
+                "required: a [targets] table of named targets or a list of presets",
+            )
+        items: list[tuple[str, Any, str]]
+        if isinstance(defs, Mapping):
+            items = [(str(k), v, _join("targets", str(k))) for k, v in defs.items()]
+        elif isinstance(defs, list):
+            items = []
+            for j, v in enumerate(defs):
+                if not isinstance(v, str):
+                    raise self.err(
+                        f"targets[{j}]",
+                        "a list of targets must hold preset names; use a "
+                        "[targets] table to define targets by their parameters",
+                    )
+                items.append((v, v, f"targets[{j}]"))
+        elif isinstance(defs, str):
+            items = [(defs, defs, "targets")]
+        else:
+            raise self.err("targets", f"expected a table or a list, got {defs!r}")
+        if not items:
+            raise self.err("targets", "must define at least one target")
+        out: dict[str, _Choice] = {}
+        for name, spec, key in items:
+            out[name] = self.target_choice(name, spec, key)
+        return out
+
+    def target_choice(self, name: str, spec: Any, key: str) -> _Choice:
+        if not isinstance(spec, (str, Mapping)):
+            raise self.err(key, f"expected a preset name or a table, got {spec!r}")
+        spec_d = {"preset": spec} if isinstance(spec, str) else dict(spec)
+        if "label" in spec_d:
+            raise self.err(_join(key, "label"), "a target's label is its name")
+        try:
+            _build_target(spec_d)
+        except (ValueError, TypeError) as exc:
+            presets = [p for p, _, _ in _PRESETS]
+            allowed = presets if "preset" in str(exc) else None
+            raise self.err(key, f"invalid target: {exc}", allowed) from None
+        return _Choice(name, _canon(spec_d))
+
+    # -- one sweep -------------------------------------------------------
+    def expand(
+        self,
+        sw: Mapping[str, Any],
+        where: str,
+        study: str,
+        seed: int,
+        default_reps: int,
+        threads: int | None,
+        metric_labels: dict[str, str],
+    ) -> Iterator[Task]:
+        choices: dict[str, list[_Choice]] = {}
+        for key in SETTING_KEYS:
+            if key == "targets":
+                raw = sw.get("targets", list(self.targets))
+            elif key in sw:
+                raw = sw[key]
+            elif key in _DEFAULTS:
+                raw = _DEFAULTS[key]
+            else:
+                raise self.err(_join(where, key), "required setting is missing")
+            values = self.as_list(raw)
+            if not values:
+                raise self.err(self.kp(where, key), "must not be an empty list")
+            choices[key] = [
+                self.parse_setting(
+                    key,
+                    v,
+                    _join(self.kp(where, key), j)
+                    if isinstance(raw, list)
+                    else self.kp(where, key),
+                )
+                for j, v in enumerate(values)
+            ]
+        if "metrics" not in sw:
+            raise self.err(
+                _join(where, "metrics"),
+                "required: the metrics to compute",
+                list(EXACT_METRICS) + list(EMPIRICAL_METRICS),
+            )
+        metrics = self.parse_metrics(
+            sw["metrics"], self.kp(where, "metrics"), metric_labels
+        )
+        bounds = self.parse_bounds(
+            sw.get("bounds", []), self.kp(where, "bounds"), metric_labels
+        )
+        reps = self.get_int(
+            sw, "replicates", where if "replicates" in self.own else "", 1, default_reps
+        )
+        combos = self.combinations(choices, sw.get("zip", []), self.kp(where, "zip"))
+        checked: set[str] = set()
+        for combo in combos:
+            self.check_cell(combo, metrics, bounds, where, checked)
+            yield from cell_tasks(combo, metrics, bounds, reps, study, seed, threads)
+
+    def parse_setting(self, key: str, v: Any, path: str) -> _Choice:
+        if key == "targets":
+            if not isinstance(v, str):
+                raise self.err(
+                    path, f"expected a target name, got {v!r}", list(self.targets)
+                )
+            if v in self.targets:
+                return self.targets[v]
+            try:
+                return self.target_choice(v, v, path)
+            except StudyError:
+                raise self.err(
+                    path,
+                    f"unknown target {v!r} (not in [targets] and not a preset)",
+                    list(self.targets),
+                    got=v,
+                ) from None
+        if key == "processes":
+            return self.parse_call(v, path, "process", _process_classes())
+        if key == "score_errors":
+            if v == "none":
+                return self.unique(key, _Choice("none", None))
+            return self.parse_call(v, path, "score_error", _error_classes())
+        if key == "schemes":
+            return self.parse_scheme(v, path)
+        if key == "grids":
+            return self.parse_grid(v, path)
+        if key == "init":
+            if v not in INITS:
+                raise self.err(path, f"unknown init {v!r}", INITS, got=v)
+            return _Choice(v, v)
+        if key in ("steps", "n"):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise self.err(path, f"expected an integer >= 1, got {v!r}")
+            return _Choice(v, v)
+        # T, delta
+        if v is None and key == "T":
+            return _Choice(None, None)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.err(path, f"expected a positive number, got {v!r}")
+        if not (math.isfinite(v) and v > 0):
+            raise self.err(path, f"must be finite and > 0, got {v!r}")
+        return _Choice(float(v), float(v))
+
+    def unique(self, key: str, choice: _Choice) -> _Choice:
+        """Check that a label always denotes the same spec."""
+        prev = self.labels.setdefault((key, choice.label), _canon_json(choice.spec))
+        if prev != _canon_json(choice.spec):
+            raise self.err(
+                key,
+                f"label {choice.label!r} is used for two different settings; give "
+                "each a distinct 'label'",
+            )
+        return choice
+
+    def split_call(
+        self, v: Any, path: str, namekey: str = "name"
+    ) -> tuple[str, dict[str, Any], str | None]:
+        if isinstance(v, str):
+            return v, {}, None
+        if not isinstance(v, Mapping):
+            raise self.err(path, f"expected a name or a table, got {v!r}")
+        params = dict(v)
+        name = params.pop(namekey, None)
+        if not isinstance(name, str):
+            raise self.err(_join(path, namekey), f"required: a string, got {name!r}")
+        label = params.pop("label", None)
+        if label is not None and not isinstance(label, str):
+            raise self.err(_join(path, "label"), f"expected a string, got {label!r}")
+        return name, params, label
+
+    def parse_call(
+        self, v: Any, path: str, column: str, classes: Mapping[str, type]
+    ) -> _Choice:
+        name, params, label = self.split_call(v, path)
+        key = {"process": "processes", "score_error": "score_errors"}[column]
+        if name not in classes:
+            extra = ["none"] if column == "score_error" else []
+            raise self.err(
+                _join(path, "name") if isinstance(v, Mapping) else path,
+                f"unknown {column.replace('_', ' ')} {name!r}",
+                extra + list(classes),
+                got=name,
+            )
+        cls = classes[name]
+        allowed = [p.name for p in _parameters(cls)]
+        for p in params:
+            if p not in allowed:
+                raise self.err(
+                    _join(path, p), f"{name} has no parameter {p!r}", allowed, got=p
+                )
+        if column == "process":
+            try:
+                obj = cls(**params)
+            except (TypeError, ValueError) as exc:
+                raise self.err(path, f"invalid {name}: {exc}") from None
+            spec = {"name": name, "params": obj.params()}
+            try:
+                _canon(spec)
+            except TypeError:
+                raise self.err(
+                    path,
+                    f"{name} cannot be built from a study file "
+                    "(it needs Python callables)",
+                ) from None
+        else:
+            required = [
+                p.name for p in _parameters(cls) if p.default is inspect.Parameter.empty
+            ]
+            missing = [p for p in required if p not in params]
+            if missing:
+                raise self.err(path, f"{name} needs parameter(s) {', '.join(missing)}")
+            clean = dict(params)
+            if "other" in clean:
+                ospec = clean["other"]
+                if isinstance(ospec, str) and ospec in self.targets:
+                    clean["other"] = self.targets[ospec].spec
+                else:
+                    clean["other"] = self.target_choice(
+                        str(ospec), ospec, _join(path, "other")
+                    ).spec
+            try:
+                _canon(clean)
+            except TypeError as exc:
+                raise self.err(path, f"invalid parameter: {exc}") from None
+            spec = {"name": name, "params": clean}
+            # values' types are checked per target dimension in cell_tasks
+        return self.unique(key, _Choice(label or _call_label(name, params), spec))
+
+    def parse_scheme(self, v: Any, path: str) -> _Choice:
+        from ..schemes import SCHEMES, scheme_names
+
+        name, opts, label = self.split_call(v, path)
+        if name not in SCHEMES:
+            raise self.err(
+                _join(path, "name") if isinstance(v, Mapping) else path,
+                f"unknown scheme {name!r}",
+                scheme_names(),
+                got=name,
+            )
+        allowed = SCHEMES[name].options
+        for o in opts:
+            if o not in allowed:
+                raise self.err(
+                    _join(path, o),
+                    f"scheme {name!r} has no option {o!r}",
+                    allowed,
+                    got=o,
+                )
+        try:
+            _canon(opts)
+        except TypeError as exc:
+            raise self.err(path, f"invalid option: {exc}") from None
+        spec = {"name": name, "options": dict(opts)}
+        return self.unique("schemes", _Choice(label or _call_label(name, opts), spec))
+
+    def parse_grid(self, v: Any, path: str) -> _Choice:
+        from ..grids import GRID_KINDS
+
+        kind, opts, label = self.split_call(v, path, "kind")
+        if kind not in GRID_KINDS:
+            raise self.err(
+                _join(path, "kind") if isinstance(v, Mapping) else path,
+                f"unknown grid kind {kind!r}",
+                GRID_KINDS,
+                got=kind,
+            )
+        for o, val in opts.items():
+            if o != "rho":
+                raise self.err(
+                    _join(path, o), f"grid {kind!r} has no option {o!r}", ["rho"], got=o
+                )
+            if isinstance(val, bool) or not isinstance(val, (int, float)):
+                raise self.err(_join(path, o), f"expected a number, got {val!r}")
+        spec = {"kind": kind, **{k: float(x) for k, x in opts.items()}}
+        return self.unique("grids", _Choice(label or _call_label(kind, opts), spec))
+
+    # -- metrics and bounds ------------------------------------------------
+    def parse_metrics(
+        self, raw: Any, path: str, labels: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        values = self.as_list(raw)
+        if not values:
+            raise self.err(path, "must name at least one metric")
+        out = []
+        mod = _metrics_module()
+        seen: set[str] = set()
+        for j, v in enumerate(values):
+            p = _join(path, j) if isinstance(raw, list) else path
+            name, opts, label = self.split_call(v, p)
+            reference = opts.pop("reference", "marginal")
+            if reference not in REFERENCES:
+                raise self.err(
+                    _join(p, "reference"),
+                    f"unknown reference {reference!r}",
+                    REFERENCES,
+                    got=reference,
+                )
+            if name in EXACT_METRICS:
+                kind = "exact"
+                if opts:
+                    raise self.err(
+                        _join(p, next(iter(opts))),
+                        f"exact metric {name!r} has no options",
+                        ["reference", "label"],
+                    )
+            else:
+                kind = "mc"
+                if mod is None and name not in EMPIRICAL_METRICS:
+                    raise self.err(
+                        p,
+                        f"unknown metric {name!r}",
+                        EXACT_METRICS + EMPIRICAL_METRICS,
+                        got=name,
+                    )
+                if mod is None:
+                    raise self.err(
+                        p,
+                        f"metric {name!r} needs scorelab.metrics, which is not "
+                        "available in this installation; exact metrics available: "
+                        + ", ".join(EXACT_METRICS),
+                    )
+                fns = _empirical_metrics(mod)
+                if name not in fns:
+                    raise self.err(
+                        p,
+                        f"unknown metric {name!r}",
+                        list(EXACT_METRICS) + fns,
+                        got=name,
+                    )
+                params = _parameters(getattr(mod, name))
+                allowed = [q.name for q in params[2:]]
+                for o in opts:
+                    if o not in allowed:
+                        raise self.err(
+                            _join(p, o),
+                            f"metric {name!r} has no option {o!r}",
+                            allowed + ["reference", "label"],
+                            got=o,
+                        )
+                missing = [
+                    q.name
+                    for q in params[2:]
+                    if q.default is q.empty and q.name not in opts and q.name != "seed"
+                ]
+                if missing:
+                    raise self.err(
+                        p, f"metric {name!r} needs option(s) " + ", ".join(missing)
+                    )
+            lab = label or name
+            if lab in seen:
+                raise self.err(
+                    p,
+                    f"metric label {lab!r} appears twice; give one of "
+                    "them a distinct 'label'",
+                )
+            seen.add(lab)
+            spec = {
+                "name": name,
+                "label": lab,
+                "kind": kind,
+                "reference": reference,
+                "options": opts,
+            }
+            try:
+                _canon(spec)
+            except TypeError as exc:
+                raise self.err(p, f"invalid option: {exc}") from None
+            if labels.setdefault(lab, kind) != kind:
+                raise self.err(p, f"metric label {lab!r} is used with two kinds")
+            out.append(spec)
+        return out
+
+    def parse_bounds(
+        self, raw: Any, path: str, labels: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        values = self.as_list(raw)
+        if not values:
+            return []
+        mod = _bounds_module()
+        if mod is None:
+            raise self.err(
+                path,
+                "bounds need scorelab.bounds, which is not "
+                "available in this installation",
+            )
+        fns = _public_functions(mod)
+        out = []
+        for j, v in enumerate(values):
+            p = _join(path, j) if isinstance(raw, list) else path
+            name, params, label = self.split_call(v, p)
+            if name not in fns:
+                raise self.err(p, f"unknown bound {name!r}", fns, got=name)
+            allowed = [q.name for q in _parameters(getattr(mod, name))]
+            for o in params:
+                if o not in allowed:
+                    raise self.err(
+                        _join(p, o),
+                        f"bound {name!r} has no parameter {o!r}",
+                        allowed,
+                        got=o,
+                    )
+            lab = label or f"bound:{name}"
+            spec = {"name": name, "label": lab, "params": params}
+            try:
+                _canon(spec)
+            except TypeError as exc:
+                raise self.err(p, f"invalid parameter: {exc}") from None
+            if labels.setdefault(lab, "bound") != "bound":
+                raise self.err(p, f"label {lab!r} is also a metric's label")
+            out.append(spec)
+        return out
+
+    # -- product -----------------------------------------------------------
+    def combinations(
+        self, choices: dict[str, list[_Choice]], zips: Any, path: str
+    ) -> list[dict[str, _Choice]]:
+        if not isinstance(zips, list) or not all(isinstance(g, list) for g in zips):
+            raise self.err(
+                path, 'expected a list of lists of setting names, e.g. [["steps", "n"]]'
+            )
+        grouped: dict[str, int] = {}
+        for gi, group in enumerate(zips):
+            if len(group) < 2:
+                raise self.err(_join(path, gi), "a zip group needs at least 2 keys")
+            for k in group:
+                if k not in SETTING_KEYS:
+                    raise self.err(
+                        _join(path, gi), f"cannot zip {k!r}", SETTING_KEYS, got=k
+                    )
+                if k in grouped:
+                    raise self.err(_join(path, gi), f"{k!r} is in two zip groups")
+                grouped[k] = gi
+            lens = {k: len(choices[k]) for k in group if len(choices[k]) > 1}
+            if len(set(lens.values())) > 1:
+                raise self.err(
+                    _join(path, gi),
+                    "zipped lists must have equal lengths "
+                    "(scalars broadcast), got "
+                    + ", ".join(f"{k}: {n}" for k, n in lens.items()),
+                )
+        axes: list[tuple[tuple[str, ...], list[tuple[_Choice, ...]]]] = []
+        done: set[int] = set()
+        for key in SETTING_KEYS:
+            gsel = grouped.get(key)
+            if gsel is None:
+                axes.append(((key,), [(c,) for c in choices[key]]))
+            elif gsel not in done:
+                done.add(gsel)
+                group = tuple(zips[gsel])
+                n = max(len(choices[k]) for k in group)
+                rows = [
+                    tuple(choices[k][i if len(choices[k]) > 1 else 0] for k in group)
+                    for i in range(n)
+                ]
+                axes.append((group, rows))
+        out = []
+        for combo in itertools.product(*(rows for _, rows in axes)):
+            cell: dict[str, _Choice] = {}
+            for (keys, _), values in zip(axes, combo):
+                cell.update(zip(keys, values))
+            out.append(cell)
+        return out
+
+    def check_cell(
+        self,
+        cell: Mapping[str, _Choice],
+        metrics: list[dict[str, Any]],
+        bounds: list[dict[str, Any]],
+        where: str,
+        checked: set[str],
+    ) -> None:
+        """Check that a cell's settings fit together (grid, scheme, score error,
+        metrics, bounds); ``checked`` remembers the checks already passed."""
+        from ..schemes import compile_scheme
+        from ..targets import Gaussian
+
+        tch = cell["targets"]
+        target, process, T = _cell_objects(cell)
+        delta = cell["delta"].spec
+        steps = cell["steps"].spec
+        grid_spec = cell["grids"].spec
+        scheme_spec = cell["schemes"].spec
+        err_spec = cell["score_errors"].spec
+        desc = (
+            f"target {tch.label!r}, process {cell['processes'].label!r}, "
+            f"scheme {cell['schemes'].label!r}, grid {cell['grids'].label!r}, "
+            f"steps {steps}, T {T:g}, delta {delta:g}"
+        )
+        # grid (cheap, checked per cell)
+        gkey = _canon_json([cell["processes"].spec, grid_spec, steps, T, delta])
+        if gkey not in checked:
+            checked.add(gkey)
+            try:
+                _grid_times(process, grid_spec, steps, T, delta)
+            except (ValueError, TypeError) as exc:
+                raise self.err(
+                    self.kp(where, "grids"), f"cannot build the grid for {desc}: {exc}"
+                ) from None
+        # scheme on this process (checked once per pair on a small grid)
+        skey = _canon_json(["scheme", cell["processes"].spec, scheme_spec, T, delta])
+        if skey not in checked:
+            checked.add(skey)
+            try:
+                from ..grids import grid
+
+                small = grid("uniform", 4, T=T, delta=delta, process=process)
+                compile_scheme(
+                    scheme_spec["name"], process, small, **scheme_spec["options"]
+                )
+            except (ValueError, TypeError) as exc:
+                raise self.err(
+                    self.kp(where, "schemes"),
+                    f"scheme {cell['schemes'].label!r} cannot run with "
+                    f"process {cell['processes'].label!r} ({desc}): {exc}",
+                ) from None
+        err = None
+        ekey = _canon_json(["error", err_spec, tch.spec, cell["processes"].spec, T])
+        try:
+            err = _build_error(err_spec, int(target.dim))
+            if err is not None and ekey not in checked:
+                checked.add(ekey)
+                D = int(target.dim) * int(getattr(process, "m", 1))
+                err.stage_terms(target, process, np.array([0.5 * (T + delta)]), D)
+                err.score_target(target)
+        except (ValueError, TypeError) as exc:
+            raise self.err(
+                self.kp(where, "score_errors"),
+                f"score error {cell['score_errors'].label!r} does not fit "
+                f"target {tch.label!r}: {exc}",
+            ) from None
+        exact = [m for m in metrics if m["kind"] == "exact"]
+        mc = [m for m in metrics if m["kind"] == "mc"]
+        if exact:
+            if not isinstance(target, Gaussian):
+                raise self.err(
+                    self.kp(where, "metrics"),
+                    f"exact metric {exact[0]['label']!r} needs a Gaussian target, but "
+                    f"target {tch.label!r} is a Gaussian mixture; use an empirical "
+                    "metric, or put the targets in separate [[sweep]] blocks",
+                    EMPIRICAL_METRICS,
+                )
+            if err is not None and (
+                not getattr(err, "affine", True)
+                or err.score_target(target).n_components != 1
+            ):
+                raise self.err(
+                    self.kp(where, "metrics"),
+                    f"exact metric {exact[0]['label']!r} needs an affine score error "
+                    f"(Bias, Linear, Misspecified by a Gaussian), not "
+                    f"{cell['score_errors'].label!r}; use an empirical metric",
+                )
+        for m in mc:
+            if m["name"] == "w2_1d" and target.dim != 1:
+                raise self.err(
+                    self.kp(where, "metrics"),
+                    f"metric 'w2_1d' needs a 1-D target, target "
+                    f"{tch.label!r} has d = {target.dim}",
+                )
+        for b in bounds:
+            fn = getattr(_bounds_module(), b["name"])
+            ctx_names = set(BOUND_CONTEXT)
+            missing = [
+                p.name
+                for p in _parameters(fn)
+                if p.default is p.empty
+                and p.name not in b["params"]
+                and p.name not in ctx_names
+            ]
+            if missing:
+                raise self.err(
+                    self.kp(where, "bounds"),
+                    f"bound {b['name']!r} needs parameter(s) "
+                    f"{', '.join(missing)} (give them in the bound's table)",
+                )
+            # one trial evaluation on a 2-step grid per combination of settings
+            bkey = _canon_json(
+                [
+                    "bound",
+                    b,
+                    tch.spec,
+                    cell["processes"].spec,
+                    scheme_spec,
+                    err_spec,
+                    cell["init"].spec,
+                    T,
+                    delta,
+                ]
+            )
+            if bkey not in checked:
+                checked.add(bkey)
+                trial = {
+                    "scheme": scheme_spec,
+                    "steps": 2,
+                    "init": cell["init"].spec,
+                }
+                try:
+                    small = _grid_times(process, {"kind": "uniform"}, 2, T, delta)
+                    ctx = _bound_context(target, process, small, err, trial)
+                    _bound_values(fn(**_bound_kwargs(b, ctx)))
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    raise self.err(
+                        self.kp(where, "bounds"),
+                        f"bound {b['label']!r} cannot be evaluated for {desc}: "
+                        f"{type(exc).__name__}: {exc}",
+                    ) from None
+
+    # -- plot --------------------------------------------------------------
+    def parse_plot(self, plot: Any, metric_labels: Mapping[str, str]) -> dict[str, Any]:
+        self.check_keys(plot, PLOT_KEYS, "plot")
+        out = dict(plot)
+        out.setdefault("out", f"{self.get_str(self.data, 'name', '', self.stem)}.png")
+        if not isinstance(out["out"], str) or not out["out"]:
+            raise self.err("plot.out", f"expected a file name, got {out['out']!r}")
+        x = out.get("x", "steps")
+        if x not in ("steps", "n", "delta", "T"):
+            raise self.err(
+                "plot.x", f"unknown x column {x!r}", ("steps", "n", "delta", "T"), got=x
+            )
+        data_labels = [k for k, v in metric_labels.items() if v != "bound"]
+        bound_labels = [k for k, v in metric_labels.items() if v == "bound"]
+        for key, allowed in (("y", data_labels), ("bounds", bound_labels)):
+            v = out.get(key)
+            if v is None or (key == "bounds" and isinstance(v, bool)):
+                continue
+            for item in self.as_list(v):
+                term = key == "bounds" and any(
+                    isinstance(item, str) and item.startswith(b + ":") for b in allowed
+                )
+                if item not in allowed and not term:
+                    raise self.err(
+                        f"plot.{key}",
+                        f"{item!r} is not computed by this study",
+                        allowed,
+                        got=item,
+                    )
+        for item in self.as_list(out.get("hue", [])):
+            if item not in COLUMNS:
+                raise self.err(
+                    "plot.hue", f"unknown column {item!r}", COLUMNS, got=item
+                )
+        where = out.get("where", {})
+        if not isinstance(where, Mapping):
+            raise self.err("plot.where", "expected a table {column = value(s)}")
+        for k in where:
+            if k not in COLUMNS:
+                raise self.err(
+                    _join("plot.where", k), f"unknown column {k!r}", COLUMNS, got=k
+                )
+        for key in ("title", "xlabel", "ylabel"):
+            if key in out and not isinstance(out[key], str):
+                raise self.err(f"plot.{key}", f"expected a string, got {out[key]!r}")
+        if "fit" in out and not isinstance(out["fit"], bool):
+            raise self.err("plot.fit", f"expected true or false, got {out['fit']!r}")
+        if "dpi" in out:
+            self.get_int(out, "dpi", "plot", 10, None)
+        if "figsize" in out:
+            fs = out["figsize"]
+            if (
+                not isinstance(fs, list)
+                or len(fs) != 2
+                or not all(isinstance(v, (int, float)) and v > 0 for v in fs)
+            ):
+                raise self.err(
+                    "plot.figsize", f"expected [width, height] in inches, got {fs!r}"
+                )
+        return out

@@ -1,0 +1,467 @@
+"""ResultTable, its CSV/Parquet I/O and aggregation, and the resumable result store."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .schema import (
+    _FLOAT_COLUMNS,
+    _INT_COLUMNS,
+    COLUMNS,
+    OUTPUT_SUFFIXES,
+    SETTING_COLUMNS,
+    convert_value,
+)
+
+__all__ = [
+    "ResultTable",
+    "aggregate",
+    "format_summary",
+    "read_results",
+    "table_format",
+    "write_results",
+]
+
+
+# ---------------------------------------------------------------------------
+# result tables
+# ---------------------------------------------------------------------------
+class ResultTable:
+    """A long table of study results (rows of dicts; no pandas needed).
+
+    Parameters
+    ----------
+    rows : iterable of dict
+        Rows; the columns are those of the first row (:data:`COLUMNS` for study
+        output).
+    columns : sequence of str, optional
+        Column order (default: the keys of the first row).
+    """
+
+    def __init__(
+        self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None
+    ) -> None:
+        self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
+        if columns is None:
+            columns = list(self.rows[0]) if self.rows else list(COLUMNS)
+        self.columns: list[str] = list(columns)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """Column ``name`` as an array (object dtype for text)."""
+        if name not in self.columns:
+            raise KeyError(f"no column {name!r}; columns: {', '.join(self.columns)}")
+        values = [r.get(name) for r in self.rows]
+        if name in _FLOAT_COLUMNS:
+            return np.array(values, dtype=np.float64)
+        if name in _INT_COLUMNS:
+            return np.array(values, dtype=np.int64)
+        return np.array(values, dtype=object)
+
+    def __repr__(self) -> str:
+        return f"ResultTable({len(self)} rows, columns={self.columns})"
+
+    def where(self, **conditions: Any) -> ResultTable:
+        """Rows where each ``column == value`` (or ``in`` a list/tuple/set)."""
+
+        def ok(r: Mapping[str, Any]) -> bool:
+            for k, v in conditions.items():
+                if isinstance(v, (list, tuple, set, frozenset)):
+                    if r.get(k) not in v:
+                        return False
+                elif r.get(k) != v:
+                    return False
+            return True
+
+        return ResultTable([r for r in self.rows if ok(r)], self.columns)
+
+    def unique(self, name: str) -> list[Any]:
+        """Distinct values of a column, in order of appearance."""
+        return list(dict.fromkeys(r.get(name) for r in self.rows))
+
+    def without(self, *names: str) -> list[tuple[Any, ...]]:
+        """Rows as tuples without the given columns, sorted (for comparisons).
+
+        NaN becomes None so that equal rows compare equal.
+        """
+        cols = [c for c in self.columns if c not in names]
+
+        def norm(v: Any) -> Any:
+            return None if isinstance(v, float) and math.isnan(v) else v
+
+        def key(v: Any) -> tuple[int, Any]:
+            return (1, "") if v is None else (0, v)
+
+        return sorted(
+            (tuple(norm(r.get(c)) for c in cols) for r in self.rows),
+            key=lambda t: tuple(key(v) for v in t),
+        )
+
+    def to_pandas(self) -> Any:
+        """As a ``pandas.DataFrame`` (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> ResultTable:
+        """Read a table written by a study (same as :func:`read_results`)."""
+        return read_results(path)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the table atomically (same as :func:`write_results`)."""
+        write_results(self, path)
+
+    def aggregate(self, by: Sequence[str]) -> list[dict[str, Any]]:
+        """Average replicates per group of ``by`` columns (see :func:`aggregate`)."""
+        return aggregate(self, by)
+
+    def format_summary(self, columns: str = "steps", terms: bool = False) -> str:
+        """Readable pivot of the table (see :func:`format_summary`)."""
+        return format_summary(self, columns, terms)
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """The table format of a path: its suffix, one of :data:`OUTPUT_SUFFIXES`.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str
+        ``".csv"``, ``".parquet"`` or ``".pq"`` (lower case).
+
+    Raises
+    ------
+    ValueError
+        Any other suffix.
+    """
+    suf = Path(path).suffix.lower()
+    if suf not in OUTPUT_SUFFIXES:
+        raise ValueError(
+            f"path {str(path)!r}: unknown table format; use one of "
+            + ", ".join(OUTPUT_SUFFIXES)
+        )
+    return suf
+
+
+def _need_pyarrow() -> Any:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError(
+            "Parquet output needs pyarrow: pip install 'scorelab[parquet]' (or "
+            "write a .csv file)"
+        ) from None
+    return pa, pq
+
+
+def read_results(path: str | os.PathLike[str]) -> ResultTable:
+    """Read a results table written by a study (``.csv`` or ``.parquet``).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    ResultTable
+        Column types restored (integers, floats, text).
+    """
+    if table_format(path) == ".csv":
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            cols = list(reader.fieldnames or [])
+            rows = [{c: convert_value(c, r[c]) for c in cols} for r in reader]
+        return ResultTable(rows, cols)
+    _, pq = _need_pyarrow()
+    tab = pq.read_table(path)
+    rows = tab.to_pylist()
+    for r in rows:
+        for c in _FLOAT_COLUMNS & set(r):
+            if r[c] is None:
+                r[c] = math.nan
+    return ResultTable(rows, list(tab.column_names))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_results(
+    table: ResultTable | Iterable[Mapping[str, Any]], path: str | os.PathLike[str]
+) -> None:
+    """Write a table atomically (temporary file + ``os.replace``).
+
+    Parameters
+    ----------
+    table : ResultTable or iterable of dict
+    path : str or path-like
+        ``.csv`` or ``.parquet``/``.pq`` (needs pyarrow).
+    """
+    if not isinstance(table, ResultTable):
+        table = ResultTable(table)
+    path = Path(path)
+    suf = table_format(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if suf == ".csv":
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(table.columns)
+                for r in table.rows:
+                    w.writerow(
+                        ["" if r.get(c) is None else r.get(c) for c in table.columns]
+                    )
+                fh.flush()
+                os.fsync(fh.fileno())
+        else:
+            pa, pq = _need_pyarrow()
+            types = {
+                c: pa.float64()
+                if c in _FLOAT_COLUMNS
+                else pa.int64()
+                if c in _INT_COLUMNS
+                else pa.string()
+                for c in table.columns
+            }
+            arrays = {
+                c: pa.array([r.get(c) for r in table.rows], type=types[c])
+                for c in table.columns
+            }
+            pq.write_table(pa.table(arrays), tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+class _Store:
+    """Part files of finished tasks next to the output, and the final table."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.parts = out.with_name(out.name + ".parts")
+        self._lock: IO[str] | None = None
+        self.dropped = 0
+
+    def open(self, resume: bool) -> None:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.parts.mkdir(exist_ok=True)
+        self._lock = open(self.parts / ".lock", "w")
+        try:
+            import fcntl
+
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+        except OSError:
+            self._lock.close()
+            self._lock = None
+            raise RuntimeError(
+                f"another scorelab run is writing to {self.out} (lock held on "
+                f"{self.parts / '.lock'})"
+            ) from None
+        for p in self.parts.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+        if not resume:
+            for p in self.parts.glob("*.json"):
+                p.unlink()
+            self.out.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Release the lock; remove the parts folder if it holds no parts."""
+        if self._lock is None:
+            return
+        self._lock.close()
+        self._lock = None
+        if not any(self.parts.glob("*.json")):
+            (self.parts / ".lock").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.parts.rmdir()
+
+    def load(self, wanted: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """Rows of finished tasks (from the output, then the part files)."""
+        done: dict[str, list[dict[str, Any]]] = {}
+        self.dropped = 0
+        if self.out.exists():
+            try:
+                table = read_results(self.out)
+            except Exception as exc:  # unreadable: recompute everything
+                print(
+                    f"scorelab: ignoring unreadable {self.out}: {exc}", file=sys.stderr
+                )
+            else:
+                for r in table.rows:
+                    if r.get("task") in wanted:
+                        done.setdefault(r["task"], []).append(
+                            {c: r.get(c) for c in COLUMNS}
+                        )
+                    else:
+                        self.dropped += 1
+        for p in sorted(self.parts.glob("*.json")):
+            try:
+                payload = json.loads(p.read_text())
+                tid = payload["task"]
+                rows = payload["rows"]
+                if p.stem != tid or not isinstance(rows, list):
+                    raise ValueError("inconsistent part file")
+                rows = [{c: r[c] for c in COLUMNS} for r in rows]
+            except Exception:
+                p.unlink(missing_ok=True)  # a corrupted part: recompute the task
+                continue
+            if tid in wanted:
+                done[tid] = rows
+        return done
+
+    def write_part(self, task_id: str, rows: list[dict[str, Any]]) -> None:
+        path = self.parts / f"{task_id}.json"
+        tmp = self.parts / f".{task_id}.{os.getpid()}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump({"task": task_id, "rows": rows}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def finish(self, table: ResultTable) -> None:
+        write_results(table, self.out)
+        for p in self.parts.glob("*.json"):
+            p.unlink(missing_ok=True)
+        self.close()
+
+
+# ---------------------------------------------------------------------------
+# aggregation and the summary table
+# ---------------------------------------------------------------------------
+def aggregate(
+    table: ResultTable | Iterable[Mapping[str, Any]], by: Sequence[str]
+) -> list[dict[str, Any]]:
+    r"""Average replicates: one record per distinct value of the ``by`` columns.
+
+    With :math:`R` replicates the estimate is their mean and the standard error
+    is :math:`s/\sqrt R` (:math:`s` the sample standard deviation) for
+    :math:`R \ge 2`, or the replicate's own standard error for :math:`R = 1`.
+
+    Parameters
+    ----------
+    table : ResultTable or iterable of dict
+    by : sequence of str
+        Grouping columns (e.g. the settings, ``"metric"`` and ``"steps"``).
+
+    Returns
+    -------
+    list of dict
+        ``{**group, "estimate", "stderr", "replicates"}`` in order of first
+        appearance.
+    """
+    rows = table.rows if isinstance(table, ResultTable) else list(table)
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(c) for c in by), []).append(r)
+    out = []
+    for key, rs in groups.items():
+        est = np.array([float(r["estimate"]) for r in rs])
+        if len(rs) >= 2:
+            m = float(np.mean(est))
+            se = float(np.std(est, ddof=1) / math.sqrt(len(rs)))
+        else:
+            m = float(est[0])
+            se = float(rs[0]["stderr"])
+        out.append(
+            {**dict(zip(by, key)), "estimate": m, "stderr": se, "replicates": len(rs)}
+        )
+    return out
+
+
+def _num(v: float) -> str:
+    return f"{v:.3g}" if math.isfinite(v) else str(v)
+
+
+def format_summary(
+    table: ResultTable, columns: str = "steps", terms: bool = False
+) -> str:
+    """Readable pivot: rows = varying settings and metric, columns = ``steps``.
+
+    Values are ``estimate ± stderr`` (replicates averaged with
+    :func:`aggregate`; exact values without ``±``). Settings that are the same on
+    every row are printed once above the table.
+
+    Parameters
+    ----------
+    table : ResultTable
+    columns : str, default "steps"
+        Column whose values become the table's columns.
+    terms : bool, default False
+        Also show the named terms of bounds (rows of kind ``"bound_term"``).
+    """
+    if not terms:
+        table = table.where(kind=["exact", "mc", "bound"])
+    if not len(table):
+        return "(no rows)"
+    settings = [c for c in SETTING_COLUMNS if c != columns]
+    varying = [c for c in settings if len(table.unique(c)) > 1]
+    constant = [c for c in settings if c not in varying]
+    keys = [*varying, "metric"]
+    agg = aggregate(table, [*keys, columns])
+    col_values = sorted({a[columns] for a in agg})
+    cells: dict[tuple[Any, ...], dict[Any, str]] = {}
+    for a in agg:
+        k = tuple(a[c] for c in keys)
+        se = a["stderr"]
+        txt = _num(a["estimate"])
+        if math.isfinite(se) and se > 0:
+            txt += f"±{se:.1g}"
+        elif not math.isfinite(se):
+            txt += "±?"
+        cells.setdefault(k, {})[a[columns]] = txt
+    head = [*keys, *[f"{columns}={v}" for v in col_values]]
+    body = [
+        [*(str(x) for x in k), *(row.get(v, "") for v in col_values)]
+        for k, row in cells.items()
+    ]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    lines = []
+    first = table.rows[0]
+    if constant:
+        lines.append(
+            f"study {first['study']}: " + ", ".join(f"{c}={first[c]}" for c in constant)
+        )
+    nk = len(keys)
+    fmt_row = lambda cells_: "  ".join(  # noqa: E731
+        c.ljust(w) if i < nk else c.rjust(w)
+        for i, (c, w) in enumerate(zip(cells_, widths))
+    )
+    lines.append(fmt_row(head))
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend(fmt_row(b) for b in body)
+    return "\n".join(lines)
