@@ -15,8 +15,6 @@ import pytest
 
 from scorelab.bounds import (
     Bound,
-    _mixture_derivs,
-    _numerical_kappa,
     certified_pfode_w2,
     chen_cld_path_kl_lower_bound,
     chen_cld_tv_bound,
@@ -35,6 +33,7 @@ from scorelab.bounds import (
     regime_shift_time,
     weak_convexity_profile,
 )
+from scorelab.bounds.regularity import _mixture_derivs, _numerical_kappa
 from scorelab.exact import exact_law
 from scorelab.grids import grid
 from scorelab.metrics_gaussian import w2_gaussian
