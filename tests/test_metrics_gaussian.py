@@ -12,6 +12,8 @@ order ``eps * tr S`` whatever the algorithm.
 
 from __future__ import annotations
 
+from decimal import Decimal, getcontext, localcontext
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -360,6 +362,249 @@ def test_kl_requires_positive_definite() -> None:
         kl_gaussian(np.zeros(2), S, np.zeros(2), np.eye(2))
     # W2 accepts the same PSD matrix.
     assert w2_gaussian(np.zeros(2), S, np.zeros(2), np.eye(2)) == pytest.approx(1.0)
+
+
+# ----------------------------------------------- near-equal pairs (no cancellation)
+#
+# The trace form loses W2 below ~ sqrt(eps tr S) ~ 1e-8 sqrt(tr S) and KL below
+# ~ eps d. The data of these tests are exact in float64 (the differences S2 - S1
+# are what they are meant to be): a random rotation of A = Q diag(a) Q^T rounded
+# to 8-bit mantissas, with B = (1 + e) A exactly for e = 2^-k (so A and B commute
+# exactly); or Sylvester-Hadamard rotations H diag(a) H^T / n of integer spectra,
+# exact sums; or any float64 pair against a 60-digit Decimal reference. (A random
+# rotation of two nearby spectra rounded to float64 moves W2 by ~ 1e-16 sqrt(tr S),
+# i.e. by 1e-3 relative at W2 = 1e-13 sqrt(tr S): no reference for the test.)
+
+_KS = list(range(7, 44, 3))  # e = 2^-k: 8e-3 ... 1.1e-13
+
+
+def _quantize(x: npt.NDArray[np.float64], bits: int = 8) -> npt.NDArray[np.float64]:
+    f, e = np.frexp(x)
+    return np.ldexp(np.round(np.ldexp(f, bits)), e - bits)
+
+
+def _rotated_spd(rng: np.random.Generator, d: int) -> npt.NDArray[np.float64]:
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    A = _quantize((q * rng.uniform(0.5, 2.0, d)) @ q.T)
+    return np.minimum(A, A.T)  # symmetric, entries of 8 bits
+
+
+def _hadamard(rng: np.random.Generator, d: int) -> npt.NDArray[np.float64]:
+    """A random signed, permuted Sylvester-Hadamard matrix (entries +-1), d = 2^j."""
+    H = np.ones((1, 1))
+    while H.shape[0] < d:
+        H = np.kron(H, np.array([[1.0, 1.0], [1.0, -1.0]]))
+    H = H[rng.permutation(d)][:, rng.permutation(d)]
+    return H * rng.choice([-1.0, 1.0], d)[:, None] * rng.choice([-1.0, 1.0], d)
+
+
+def _hadamard_pair(rng: np.random.Generator, d: int, eps: float):
+    """Exactly commuting ``(A, B, a, b)``: ``H diag(a) H^T / d``, b ~ a (1 + eps u)."""
+    H = _hadamard(rng, d)
+    a = rng.integers(2**44, 2**45, d).astype(np.float64)
+    delta = np.round(a * eps * rng.uniform(-1.0, 1.0, d))
+    delta[delta == 0] = 1.0
+    b = a + delta
+    scale = 2.0**-44
+    A = (H * a) @ H.T / d * scale  # integer sums below 2^53: exact
+    B = (H * b) @ H.T / d * scale
+    return A, B, a * scale, b * scale
+
+
+def _dec(x: object) -> list[list[Decimal]]:
+    return [[Decimal(float(v)) for v in row] for row in np.atleast_2d(x)]
+
+
+def _jacobi(A: list[list[Decimal]]) -> tuple[list[Decimal], list[list[Decimal]]]:
+    """Eigenvalues, eigenvectors (columns) of a symmetric Decimal matrix (Jacobi)."""
+    n = len(A)
+    A = [row[:] for row in A]
+    V = [[Decimal(int(i == j)) for j in range(n)] for i in range(n)]
+    tiny = sum(abs(x) for row in A for x in row) * Decimal(10) ** -(
+        getcontext().prec + 5
+    )
+    for _ in range(100):
+        if sum(abs(A[i][j]) for i in range(n) for j in range(n) if i != j) <= tiny:
+            break
+        for p in range(n - 1):
+            for q in range(p + 1, n):
+                if abs(A[p][q]) <= tiny:
+                    continue
+                th = (A[q][q] - A[p][p]) / (2 * A[p][q])
+                t = (1 if th >= 0 else -1) / (abs(th) + (th * th + 1).sqrt())
+                c = 1 / (t * t + 1).sqrt()
+                s = t * c
+                for M in (A, V):  # columns p, q
+                    for k in range(n):
+                        x, y = M[k][p], M[k][q]
+                        M[k][p], M[k][q] = c * x - s * y, s * x + c * y
+                for k in range(n):  # rows p, q
+                    x, y = A[p][k], A[q][k]
+                    A[p][k], A[q][k] = c * x - s * y, s * x + c * y
+    return [A[i][i] for i in range(n)], V
+
+
+def _mm(A: list[list[Decimal]], B: list[list[Decimal]]) -> list[list[Decimal]]:
+    return [[sum(a * b for a, b in zip(r, c)) for c in zip(*B)] for r in A]
+
+
+def _dsqrt(x: Decimal) -> Decimal:
+    return max(x, Decimal(0)).sqrt()
+
+
+def w2_decimal(m1, S1, m2, S2, prec: int = 60) -> float:
+    """W2 of the float64 data by the trace form in ``prec``-digit Decimal arithmetic."""
+    with localcontext() as ctx:
+        ctx.prec = prec
+        A, B = _dec(S1), _dec(S2)
+        n = len(A)
+        w, V = _jacobi(A)
+        R = [[sum(V[i][k] * _dsqrt(w[k]) * V[j][k] for k in range(n)) for j in range(n)]
+             for i in range(n)]  # fmt: skip
+        C = _mm(_mm(R, B), R)
+        c, _ = _jacobi([[(C[i][j] + C[j][i]) / 2 for j in range(n)] for i in range(n)])
+        dm = sum((x - y) ** 2 for x, y in zip(_dec(m1)[0], _dec(m2)[0]))
+        tr = sum(A[i][i] + B[i][i] for i in range(n))
+        return float(_dsqrt(dm + tr - 2 * sum(_dsqrt(x) for x in c)))
+
+
+def _dchol(A: list[list[Decimal]]) -> list[list[Decimal]]:
+    n = len(A)
+    L = [[Decimal(0)] * n for _ in range(n)]
+    for j in range(n):
+        L[j][j] = (A[j][j] - sum(L[j][k] ** 2 for k in range(j))).sqrt()
+        for i in range(j + 1, n):
+            L[i][j] = (A[i][j] - sum(L[i][k] * L[j][k] for k in range(j))) / L[j][j]
+    return L
+
+
+def _dsolve_lower(L: list[list[Decimal]], b: list[Decimal]) -> list[Decimal]:
+    x: list[Decimal] = []
+    for i, row in enumerate(L):
+        x.append((b[i] - sum(row[k] * x[k] for k in range(i))) / row[i])
+    return x
+
+
+def kl_decimal(m1, S1, m2, S2, prec: int = 60) -> float:
+    """KL of the float64 data by the trace/log-det form in Decimal arithmetic."""
+    with localcontext() as ctx:
+        ctx.prec = prec
+        A, B = _dec(S1), _dec(S2)
+        n = len(A)
+        L1, L2 = _dchol(A), _dchol(B)
+        # tr(S2^-1 S1) = |L2^-1 L1|_F^2
+        cols = [_dsolve_lower(L2, [L1[i][j] for i in range(n)]) for j in range(n)]
+        tr = sum(x * x for col in cols for x in col)
+        z = _dsolve_lower(L2, [y - x for x, y in zip(_dec(m1)[0], _dec(m2)[0])])
+        logdet = 2 * sum((L2[i][i] / L1[i][i]).ln() for i in range(n))
+        return float((tr + sum(x * x for x in z) - n + logdet) / 2)
+
+
+def _near_noncommuting(rng: np.random.Generator, d: int, n: int):
+    """``n`` float64 pairs S2 = S1 + eps_i (E_i + E_i^T), eps from 1e-2 to 1e-13."""
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    S = (q * rng.uniform(0.3, 3.0, d)) @ q.T
+    S = 0.5 * (S + S.T)
+    E = rng.standard_normal((n, d, d))
+    eps = np.geomspace(1e-2, 1e-13, n)
+    S2 = S + eps[:, None, None] * (E + np.swapaxes(E, 1, 2))
+    m1 = np.zeros((n, d))
+    m2 = m1 + 1e-14 * rng.standard_normal((n, d))
+    return m1, np.broadcast_to(S, S2.shape), m2, S2
+
+
+def _both_paths(f, m1, S1, m2, S2) -> tuple[npt.NDArray[np.float64], ...]:
+    """Batched call (native core for d > 1) and pair-by-pair calls (NumPy path)."""
+    batched = np.asarray(f(m1, S1, m2, S2))
+    single = np.array([f(m1[i], S1[i], m2[i], S2[i]) for i in range(len(S1))])
+    return batched, single
+
+
+@pytest.mark.parametrize("d", [1, 3, 16])
+def test_w2_near_equal_commuting_proportional(d: int) -> None:
+    rng = np.random.default_rng(100 + d)
+    A = _rotated_spd(rng, d)
+    e = 2.0 ** -np.array(_KS, dtype=np.float64)
+    S1 = np.broadcast_to(A, (len(e), d, d))
+    S2 = A * (1.0 + e)[:, None, None]
+    assert np.all(S2 - S1 == A * e[:, None, None])  # exact data
+    m = np.broadcast_to(rng.standard_normal(d), (len(e), d))
+    # (sqrt(1 + e) - 1) sqrt(a_i) per eigenvalue, without cancellation
+    ref = e / (np.sqrt(1.0 + e) + 1.0) * np.sqrt(np.trace(A))
+    for got in (*_both_paths(w2_gaussian, m, S1, m, S2), w2_gaussian(m, S2, m, S1)):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
+    sq = w2_gaussian_squared(m, S1, m, S2)
+    np.testing.assert_allclose(sq, ref**2, rtol=2e-10, atol=0)
+
+
+@pytest.mark.parametrize("d", [2, 4, 16])
+def test_w2_near_equal_commuting_spectra(d: int) -> None:
+    rng = np.random.default_rng(200 + d)
+    pairs = [_hadamard_pair(rng, d, 2.0**-k) for k in _KS]
+    S1 = np.stack([p[0] for p in pairs])
+    S2 = np.stack([p[1] for p in pairs])
+    ref = np.array(
+        [np.linalg.norm((b - a) / (np.sqrt(a) + np.sqrt(b))) for _, _, a, b in pairs]
+    )
+    m = np.zeros((len(pairs), d))
+    for got in _both_paths(w2_gaussian, m, S1, m, S2):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
+    assert ref.min() < 1e-13 * np.sqrt(np.trace(S1[0]))
+
+
+@pytest.mark.parametrize("d", [2, 3, 16])
+def test_w2_near_equal_noncommuting_decimal(d: int) -> None:
+    m1, S1, m2, S2 = _near_noncommuting(np.random.default_rng(300 + d), d, 9)
+    ref = np.array([w2_decimal(m1[i], S1[i], m2[i], S2[i]) for i in range(9)])
+    for got in (*_both_paths(w2_gaussian, m1, S1, m2, S2), w2_gaussian(m2, S2, m1, S1)):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("d", [1, 3, 16])
+def test_kl_near_equal_commuting_proportional(d: int) -> None:
+    rng = np.random.default_rng(400 + d)
+    A = _rotated_spd(rng, d)
+    ks = _KS + [44]
+    S1 = np.broadcast_to(A, (len(ks), d, d))
+    S2 = np.stack([A * (1.0 + 2.0**-k) for k in ks])
+    m = np.zeros((len(ks), d))
+    with localcontext() as ctx:
+        ctx.prec = 50
+        # KL(N(A) || N((1 + e) A)) = d/2 (t - log(1 + t)), t = 1/(1 + e) - 1
+        ts = [1 / (1 + Decimal(2.0**-k)) - 1 for k in ks]
+        fwd = np.array([float(d * (t - (1 + t).ln()) / 2) for t in ts])
+        ts = [Decimal(2.0**-k) for k in ks]
+        rev = np.array([float(d * (t - (1 + t).ln()) / 2) for t in ts])
+    assert fwd.min() < 1e-26 * d
+    np.testing.assert_allclose(kl_gaussian(m, S1, m, S2), fwd, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(kl_gaussian(m, S2, m, S1), rev, rtol=1e-10, atol=0)
+    single = [kl_gaussian(m[i], S1[i], m[i], S2[i]) for i in range(len(ks))]
+    np.testing.assert_allclose(single, fwd, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("d", [2, 16])
+def test_kl_near_equal_commuting_spectra(d: int) -> None:
+    rng = np.random.default_rng(500 + d)
+    pairs = [_hadamard_pair(rng, d, 2.0**-k) for k in _KS]
+    S1 = np.stack([p[0] for p in pairs])
+    S2 = np.stack([p[1] for p in pairs])
+    ref = []
+    with localcontext() as ctx:
+        ctx.prec = 50
+        for _, _, a, b in pairs:  # eigenvalues of S2^-1 S1: a / b
+            t = [(Decimal(x) - Decimal(y)) / Decimal(y) for x, y in zip(a, b)]
+            ref.append(float(sum(u - (1 + u).ln() for u in t) / 2))
+    m = np.zeros((len(pairs), d))
+    np.testing.assert_allclose(kl_gaussian(m, S1, m, S2), ref, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("d", [2, 3, 16])
+def test_kl_near_equal_noncommuting_decimal(d: int) -> None:
+    m1, S1, m2, S2 = _near_noncommuting(np.random.default_rng(600 + d), d, 6)
+    ref = np.array([kl_decimal(m1[i], S1[i], m2[i], S2[i]) for i in range(6)])
+    np.testing.assert_allclose(kl_gaussian(m1, S1, m2, S2), ref, rtol=1e-10, atol=0)
+    rev = np.array([kl_decimal(m2[i], S2[i], m1[i], S1[i]) for i in range(6)])
+    np.testing.assert_allclose(kl_gaussian(m2, S2, m1, S1), rev, rtol=1e-10, atol=0)
 
 
 # ------------------------------------------------------------------ bad inputs

@@ -11,7 +11,10 @@ Unbatched inputs give a Python ``float``.
   covariances.
 
 All computations are in ``float64`` with symmetric eigensolvers and Cholesky
-factorisations only.
+factorisations only. Near-equal pairs avoid the cancellation of the textbook
+formulas (they work from the difference of the covariances), so W2 and KL keep
+their relative accuracy as they tend to 0; the functions' notes state the
+precision limits.
 
 References
 ----------
@@ -106,6 +109,95 @@ def _psd_factor(S: _Float) -> _Float:
         return V * np.sqrt(np.maximum(w, 0.0))[..., None, :]
 
 
+# Near pairs: below this fraction of tr S1 + tr S2 the trace-form covariance part is
+# recomputed without cancellation (the value of the native core, kW2NearRatio).
+_W2_NEAR_RATIO = 1e-3
+# ... provided the reference covariance has an estimated reciprocal condition number
+# of at least this (kW2NearMinRcond); else the trace form is kept.
+_W2_NEAR_MIN_RCOND = 1e-6
+
+
+def _w2_cov_near(Rs: _Float, Os: _Float, Rraw: _Float, Oraw: _Float) -> _Float:
+    r"""Covariance part of W2^2 without cancellation, stacked ``(n, d, d)``.
+
+    ``Rs``: symmetrised positive definite reference covariance, ``Os``: the other
+    (symmetrised), ``Rraw``/``Oraw``: the raw inputs, whose difference
+    :math:`D = \operatorname{sym}(O - R)` is exact up to one rounding relative to
+    itself. With the eigen factor :math:`L = V \Lambda^{1/2}` of ``R``
+    (:math:`G = L^\top L = \Lambda`), :math:`M = L^\top O L = W \operatorname{diag}
+    (s^2) W^\top`, :math:`F = L W`, :math:`K' = F^\top D F` and the estimate
+    :math:`\tilde X' = \operatorname{diag}(s) - F^\top F` of
+    :math:`X' = W^\top (M^{1/2} - G) W`, one step of
+    :math:`X'_{ij} = (K'_{ij} + (X'^2)_{ij}) / (s_i + s_j)` and
+    :math:`W_{2,\mathrm{cov}}^2 = \lVert \Lambda^{-1/2} W X' \rVert_F^2`
+    (derivation in :func:`w2_gaussian_squared`).
+    """
+    w, V = np.linalg.eigh(Rs)
+    L = V * np.sqrt(w)[..., None, :]
+    Lt = np.swapaxes(L, -1, -2)
+    D = Oraw - Rraw
+    D = 0.5 * (D + np.swapaxes(D, -1, -2))
+    M = Lt @ Os @ L
+    mu, W = np.linalg.eigh(0.5 * (M + np.swapaxes(M, -1, -2)))
+    s = np.sqrt(np.maximum(mu, 0.0))
+    F = L @ W
+    Ft = np.swapaxes(F, -1, -2)
+    K = Ft @ D @ F
+    Xt = -(Ft @ F)
+    idx = np.arange(s.shape[-1])
+    Xt[..., idx, idx] += s
+    X2 = Xt @ Xt
+    den = s[..., :, None] + s[..., None, :]
+    guard = 2.0 * np.sqrt(np.sum(Xt * Xt, axis=(-2, -1)))[..., None, None]
+    num = 0.5 * (K + np.swapaxes(K, -1, -2)) + 0.5 * (X2 + np.swapaxes(X2, -1, -2))
+    use = den > guard
+    X = np.where(use, num / np.where(use, den, 1.0), Xt)
+    X = 0.5 * (X + np.swapaxes(X, -1, -2))
+    Y = (W @ X) / np.sqrt(w)[..., :, None]
+    out: _Float = np.sum(Y * Y, axis=(-2, -1))
+    return out
+
+
+def _w2_near_fix(
+    cov: _Float,
+    S1a: _Float,
+    S2a: _Float,
+    S1s: _Float,
+    S2s: _Float,
+    batch: tuple[int, ...],
+) -> _Float:
+    """Replace the trace-form covariance part of near pairs (see ``_w2_cov_near``).
+
+    The reference is the better conditioned of ``S1``, ``S2`` (W2 is symmetric);
+    pairs where neither is positive definite keep the trace form.
+    """
+    trs = np.trace(S1s, axis1=-2, axis2=-1) + np.trace(S2s, axis1=-2, axis2=-1)
+    near = np.broadcast_to(cov < _W2_NEAR_RATIO * trs, batch)
+    if not np.any(near):
+        return cov
+    d = S1a.shape[-1]
+
+    def pick(a: _Float) -> _Float:
+        return np.broadcast_to(a, batch + (d, d))[near]
+
+    r1, r2, s1, s2 = pick(S1a), pick(S2a), pick(S1s), pick(S2s)
+    w1, w2 = np.linalg.eigvalsh(s1), np.linalg.eigvalsh(s2)
+    c1, c2 = w1[:, 0] / w1[:, -1], w2[:, 0] / w2[:, -1]  # eigvalsh: ascending
+    one = (c1 >= c2)[:, None, None]
+    ok = np.maximum(c1, c2) >= _W2_NEAR_MIN_RCOND
+    val = _w2_cov_near(
+        np.where(one, s1, s2)[ok],
+        np.where(one, s2, s1)[ok],
+        np.where(one, r1, r2)[ok],
+        np.where(one, r2, r1)[ok],
+    )
+    out = np.array(np.broadcast_to(cov, batch), dtype=np.float64, copy=True)
+    sub = out[near]
+    sub[ok] = val
+    out[near] = sub
+    return out
+
+
 _NATIVE_MIN_BATCH = 8  # below this the NumPy path is as fast (call overhead)
 
 
@@ -164,7 +256,64 @@ def w2_gaussian_squared(
     :math:`L^\top S_1 L` and :math:`S_2^{1/2} S_1 S_2^{1/2}` are orthogonally
     similar. Inputs are symmetrised, tiny negative eigenvalues are clamped at 0
     and so is the result. For ``d == 1`` the closed form
-    :math:`(m_1 - m_2)^2 + (\sqrt{S_1} - \sqrt{S_2})^2` is used.
+    :math:`(m_1 - m_2)^2 + \bigl((S_1 - S_2) / (\sqrt{S_1} + \sqrt{S_2})\bigr)^2`
+    is used (no cancellation).
+
+    *Near pairs.* The terms of the trace form are :math:`O(\operatorname{tr} S)`
+    and cancel: its covariance part carries an absolute error
+    :math:`\sim d\,\epsilon \operatorname{tr} S` (:math:`\epsilon = 2^{-52}`),
+    so :math:`W_2` would be lost below :math:`\sim 10^{-8}
+    \sqrt{\operatorname{tr} S}`. When the trace-form covariance part is below
+    :math:`10^{-3} (\operatorname{tr} S_1 + \operatorname{tr} S_2)` it is
+    recomputed without cancellation. Take the better conditioned of the two
+    covariances as reference :math:`R = L L^\top` (positive definite; :math:`W_2`
+    is symmetric), the other as :math:`O`, and :math:`D = O - R` formed from the
+    inputs (exact up to one rounding relative to :math:`D`). With
+    :math:`G = L^\top L`, :math:`M = L^\top O L = G^2 + L^\top D L` and the
+    symmetric :math:`X = M^{1/2} - G = O(\lVert D \rVert)`:
+    :math:`\operatorname{tr} R = \operatorname{tr} G`,
+    :math:`\operatorname{tr} O = \operatorname{tr}(G^{-1} M)` and
+    :math:`\operatorname{tr}(R^{1/2} O R^{1/2})^{1/2} = \operatorname{tr}
+    M^{1/2}`, so, expanding :math:`\operatorname{tr}(G^{-1} X^2)` and using
+    :math:`\operatorname{tr}(G^{-1} M^{1/2} G) = \operatorname{tr} M^{1/2}`,
+
+    .. math::
+
+        W_{2,\mathrm{cov}}^2 = \operatorname{tr} G + \operatorname{tr}(G^{-1} M)
+        - 2 \operatorname{tr} M^{1/2} = \operatorname{tr}(G^{-1} X^2)
+        = \lVert L^{-\top} X \rVert_F^2,
+
+    a sum of squares of :math:`O(\lVert D \rVert)` numbers. :math:`X` solves
+    :math:`(G + X)^2 = M`, i.e. :math:`M^{1/2} X + X M^{1/2} - X^2 = L^\top D L`;
+    in the eigenbasis :math:`M = W \operatorname{diag}(s^2) W^\top`, with
+    :math:`F = L W`, :math:`K' = F^\top D F` and :math:`X' = W^\top X W`,
+
+    .. math::
+
+        X'_{ij} = \bigl(K'_{ij} + (X'^2)_{ij}\bigr) / (s_i + s_j),
+
+    evaluated once with the cancelling estimate
+    :math:`\tilde X' = \operatorname{diag}(s) - F^\top F` (absolute error
+    :math:`\sim \epsilon \lVert G \rVert`) on the right: it enters only
+    through the second-order term, so :math:`X'` gets a relative error
+    :math:`\sim \epsilon \lVert G \rVert / \min_i s_i`. Then
+    :math:`W_{2,\mathrm{cov}}^2 = \lVert L^{-\top} W X' \rVert_F^2`. The
+    reference is accepted when its estimated reciprocal condition number is at
+    least :math:`10^{-6}`; otherwise (near-singular pairs) the trace form is kept.
+
+    *Precision.* Far pairs: absolute error :math:`\sim d\,\epsilon
+    (\lVert m \rVert^2 + \operatorname{tr} S)` on :math:`W_2^2`, relative error
+    below about :math:`10^{-12}` on :math:`W_2` for well-conditioned covariances.
+    Near pairs: a relative error :math:`\sim d\,\epsilon\,\kappa(S_1)
+    \kappa(S_2)` on :math:`W_2` (the eigenbasis of :math:`M^{1/2}`), whatever
+    the size of :math:`W_2`: a few ulps for well-conditioned covariances
+    (measured :math:`\le 10^{-15}` down to
+    :math:`W_2 = 10^{-13} \sqrt{\operatorname{tr} S}`), about
+    :math:`10^{-9}` at condition numbers :math:`10^4`. Singular covariances
+    (trace form only): an eigenvalue near 0 of :math:`L^\top S_1 L` is known to
+    :math:`\epsilon \lVert S \rVert^2`, its square root to
+    :math:`\sqrt{\epsilon} \lVert S \rVert`, which bounds the absolute
+    accuracy of :math:`W_2^2`, near pairs included.
 
     Parameters
     ----------
@@ -202,7 +351,9 @@ def w2_gaussian_squared(
     -----
     Cost per pair: one Cholesky (or symmetric eigendecomposition) of ``S2``
     per distinct ``S2`` and one symmetric eigenvalue problem, :math:`O(d^3)`;
-    validation adds one eigenvalue problem per covariance.
+    validation adds one eigenvalue problem per covariance. Near pairs add a
+    factorisation of ``S1``, an eigendecomposition with eigenvectors and a few
+    matrix products (still :math:`O(d^3)`, about three times the cost).
 
     References
     ----------
@@ -228,9 +379,12 @@ def w2_gaussian_squared(
     diff = m1a - m2a
     mean_term = np.sum(diff * diff, axis=-1)
     if d == 1:
-        s1 = np.sqrt(np.maximum(S1s[..., 0, 0], 0.0))
-        s2 = np.sqrt(np.maximum(S2s[..., 0, 0], 0.0))
-        cov_term = (s1 - s2) ** 2
+        v1 = np.maximum(S1s[..., 0, 0], 0.0)
+        v2 = np.maximum(S2s[..., 0, 0], 0.0)
+        den = np.sqrt(v1) + np.sqrt(v2)
+        # sqrt v1 - sqrt v2 without cancellation
+        ds = np.where(den > 0.0, (v1 - v2) / np.where(den > 0.0, den, 1.0), 0.0)
+        cov_term = ds * ds
     else:
         L = _psd_factor(S2s)
         M = np.swapaxes(L, -1, -2) @ S1s @ L
@@ -238,7 +392,7 @@ def w2_gaussian_squared(
         cross = np.sum(np.sqrt(np.maximum(np.linalg.eigvalsh(M), 0.0)), axis=-1)
         tr1 = np.trace(S1s, axis1=-2, axis2=-1)
         tr2 = np.trace(S2s, axis1=-2, axis2=-1)
-        cov_term = tr1 + tr2 - 2.0 * cross
+        cov_term = _w2_near_fix(tr1 + tr2 - 2.0 * cross, S1a, S2a, S1s, S2s, batch)
     return _as_result(np.maximum(mean_term + cov_term, 0.0))
 
 
@@ -288,9 +442,18 @@ def w2_gaussian(
 
     Notes
     -----
-    Near :math:`W_2 = 0` the squared distance suffers cancellation of order
-    :math:`\epsilon \operatorname{tr} S`, so the distance itself is only
-    accurate to about :math:`\sqrt{\epsilon \operatorname{tr} S}`.
+    The trace form cancels near :math:`W_2 = 0` (absolute error of order
+    :math:`\epsilon \operatorname{tr} S` on :math:`W_2^2`); near pairs are
+    recomputed as :math:`\lVert L^{-\top} X \rVert_F` with
+    :math:`X = (L^\top S_2 L)^{1/2} - L^\top L`, :math:`S_1 = L L^\top`,
+    from the exact difference :math:`S_2 - S_1` (derivation in
+    :func:`w2_gaussian_squared`), so the relative error stays
+    :math:`\sim d\,\epsilon\,\kappa(S_1)\kappa(S_2)` however small
+    :math:`W_2` is (measured :math:`\le 10^{-15}` relative down to
+    :math:`W_2 = 10^{-13}\sqrt{\operatorname{tr} S}` for well-conditioned
+    covariances). Singular (or nearly singular) covariances keep the trace
+    form, whose error on :math:`W_2^2` is up to :math:`\sim \sqrt{\epsilon}
+    \lVert S \rVert` there (see :func:`w2_gaussian_squared`).
 
     References
     ----------
@@ -324,6 +487,29 @@ def w2_gaussian(
     return np.sqrt(sq)
 
 
+# kl_gaussian uses the eigenvalue form when every eigenvalue mu = 1 + t of S2^-1 S1
+# has |t| <= _KL_NEAR_T (mu is then known to a relative accuracy ~ eps cond S2).
+_KL_NEAR_T = 0.5
+
+
+def _t_minus_log1p(t: _Float) -> _Float:
+    r""":math:`\varphi(t) = t - \log(1 + t) \ge 0` for :math:`t > -1`, to a few ulps.
+
+    For :math:`|t| < 0.1` the series :math:`t^2 \sum_{j \ge 0} (-1)^j t^j / (j + 2)`
+    (20 terms, truncation below :math:`10^{-21}` relative); elsewhere the direct
+    difference, whose cancellation costs at most a factor
+    :math:`(|t| + |\log(1+t)|) / \varphi(t) < 45` there.
+    """
+    small = np.abs(t) < 0.1
+    ts = np.where(small, t, 0.0)
+    p = np.zeros_like(ts)
+    for j in range(19, -1, -1):
+        p = (-1.0) ** j / (j + 2) + ts * p
+    direct = t - np.log1p(np.where(small, 0.0, t))
+    out: _Float = np.where(small, ts * ts * p, direct)
+    return out
+
+
 def kl_gaussian(
     m1: npt.ArrayLike,
     S1: npt.ArrayLike,
@@ -345,6 +531,31 @@ def kl_gaussian(
     :math:`\log\det S_i = 2 \sum_j \log (L_i)_{jj}`. The result is clamped at
     0 (it is non-negative in exact arithmetic). The reverse divergence is
     ``kl_gaussian(m2, S2, m1, S1)``.
+
+    *Near pairs.* Those terms are :math:`O(d)` and cancel: the trace/log-det
+    form carries an absolute error :math:`\sim d\,\epsilon` and loses KL
+    below :math:`\sim 10^{-14} d`. With the eigenvalues :math:`\mu_i = 1 + t_i`
+    of :math:`S_2^{-1} S_1`, where :math:`t_i` are the eigenvalues of
+    :math:`N = L_2^{-1} (S_1 - S_2) L_2^{-\top}` (formed from the exact
+    difference of the inputs, so known to a relative accuracy
+    :math:`\sim d\,\epsilon\,\kappa(S_2)` of :math:`\lVert N \rVert`),
+
+    .. math::
+
+        \mathrm{KL} = \tfrac12 \sum_i \varphi(t_i)
+        + \tfrac12 \lVert L_2^{-1}(m_2 - m_1) \rVert^2, \qquad
+        \varphi(t) = t - \log(1 + t) \ge 0,
+
+    with :math:`\varphi` from its series :math:`t^2 \sum_{j \ge 0}
+    (-1)^j t^j / (j + 2)` for :math:`|t| < 0.1` (no cancellation). This form is
+    used when every :math:`|t_i| \le 1/2` (then
+    :math:`\varphi(t_i) \approx t_i^2 / 2` and the relative error of KL is
+    :math:`\sim d\,\epsilon\,\kappa(S_2)`, measured :math:`\le 10^{-15}`
+    down to :math:`\mathrm{KL} = 10^{-26} d`); otherwise
+    :math:`\mathrm{KL} \gtrsim 0.05` and the trace/log-det form, accurate to
+    :math:`\sim d\,\epsilon (1 + \operatorname{tr}(S_2^{-1} S_1) +
+    |\log\det S_1| + |\log\det S_2|)` absolute, is kept (it is the more
+    accurate one for eigenvalues :math:`\mu_i` near 0).
 
     Parameters
     ----------
@@ -374,8 +585,8 @@ def kl_gaussian(
 
     Notes
     -----
-    Cost: one Cholesky factorisation per covariance and triangular solves,
-    :math:`O(d^3)` per pair.
+    Cost: one Cholesky factorisation per covariance, triangular solves and one
+    symmetric eigenvalue problem, :math:`O(d^3)` per pair.
 
     References
     ----------
@@ -397,5 +608,13 @@ def kl_gaussian(
     maha = np.sum(z * z, axis=-1)
     logdet1 = 2.0 * np.sum(np.log(np.diagonal(L1, axis1=-2, axis2=-1)), axis=-1)
     logdet2 = 2.0 * np.sum(np.log(np.diagonal(L2, axis1=-2, axis2=-1)), axis=-1)
-    kl = 0.5 * (tr_term + maha - d + logdet2 - logdet1)
-    return _as_result(np.maximum(kl, 0.0))
+    kl = np.maximum(0.5 * (tr_term + maha - d + logdet2 - logdet1), 0.0)
+    # Near pairs: the eigenvalues t of L2^-1 (S1 - S2) L2^-T, from the difference of
+    # the inputs (no cancellation), and t - log1p(t) evaluated stably.
+    D = S1a - S2a
+    Z = np.linalg.solve(L2, 0.5 * (D + np.swapaxes(D, -1, -2)))
+    N = np.linalg.solve(L2, np.swapaxes(Z, -1, -2))
+    t = np.linalg.eigvalsh(0.5 * (N + np.swapaxes(N, -1, -2))).astype(np.float64)
+    near = np.max(np.abs(t), axis=-1) <= _KL_NEAR_T
+    out: _Float = np.where(near, 0.5 * (np.sum(_t_minus_log1p(t), axis=-1) + maha), kl)
+    return _as_result(out)

@@ -2,9 +2,37 @@
 //
 //   W2^2(N(m1, S1), N(m2, S2)) = |m1 - m2|^2 + tr S1 + tr S2 - 2 tr (S2^1/2 S1 S2^1/2)^1/2
 //
-// With S2 = L L^T (Cholesky, or the eigen factor V diag(sqrt(max(w, 0))) when S2 is
-// singular), L^T S1 L is orthogonally similar to S2^1/2 S1 S2^1/2, so the trace term
-// is sum_i sqrt(max(lambda_i(L^T S1 L), 0)) from a symmetric eigenvalue problem.
+// Trace form (every pair). With S2 = L L^T (Cholesky, or the eigen factor
+// V diag(sqrt(max(w, 0))) when S2 is singular), L^T S1 L is orthogonally similar to
+// S2^1/2 S1 S2^1/2, so the trace term is sum_i sqrt(max(lambda_i(L^T S1 L), 0)) from
+// a symmetric eigenvalue problem. Its terms are O(tr S) and cancel: the covariance
+// part comes out with an absolute error ~ d eps (tr S1 + tr S2), i.e. W2 is lost below
+// ~ sqrt(d eps tr S) ~ 1e-8 sqrt(tr S).
+//
+// Near pairs (the trace-form covariance part < kW2NearRatio (tr S1 + tr S2), where the
+// trace form's relative error, ~ d eps tr S / W2^2, could exceed ~1e-12): recomputed
+// without cancellation. Take a positive definite reference R = L L^T (Cholesky; the
+// better conditioned of S1, S2, as W2 is symmetric; the trace form is kept when
+// neither has (min L_ii / max L_ii)^2 >= kW2NearMinRcond), the other covariance O and their
+// difference D = O - R, formed from the inputs (exact in floating point up to one
+// rounding relative to D itself). With G = L^T L and M = L^T O L = G^2 + K,
+// K = L^T D L, let X = M^1/2 - G (symmetric, O(|D|)). Then
+//   tr R = tr G, tr O = tr(G^-1 M), tr (R^1/2 O R^1/2)^1/2 = tr M^1/2, so
+//   W2cov^2 = tr G + tr(G^-1 M) - 2 tr M^1/2 = tr(G^-1 X^2) = |L^-T X|_F^2
+// (expand tr(G^-1 (M^1/2 - G)^2) and use tr(G^-1 M^1/2 G) = tr M^1/2): a sum of
+// squares of O(|D|) numbers, no cancellation. X solves (G + X)^2 = M, i.e.
+//   M^1/2 X + X M^1/2 - X^2 = K
+// (G = M^1/2 - X). In the eigenbasis M = W diag(s^2) W^T this is, for X' = W^T X W,
+//   X'_ij = (K'_ij + (X'^2)_ij) / (s_i + s_j),   K' = F^T D F,  F = L W,
+// and one step from the (cancelling) estimate X~' = diag(s) - F^T F, whose absolute
+// error is ~ eps |G|, gives X' with a relative error ~ eps |G| / s_min: X~'^2 enters
+// only through a second-order term. Finally W2cov^2 = |L^-T W X'|_F^2 (a triangular
+// solve). Entries with s_i + s_j <= 2 |X~'|_F (a singular other covariance, only far
+// from R) keep X~'. The data are effectively (R, D) exact and O(1) quantities (L, W,
+// s) perturbed by ~eps relative, so the relative error of W2 is ~ c d eps kappa with
+// kappa ~ cond(R) cond(O) (the eigenbasis error of M^1/2), about 1e-14 for
+// well-conditioned covariances, whatever the size of W2.
+//
 // Inputs are checked for symmetry (the test of scorelab._validate) and symmetrised on
 // the fly. Positive semi-definiteness: S2 passes if its Cholesky factorisation
 // succeeds; S1 then passes if L^T S1 L (congruent to S1) has no negative eigenvalue.
@@ -13,7 +41,9 @@
 // Eigenvalues: Householder tridiagonalisation and implicit QR with Wilkinson shifts,
 // written for small matrices (no allocation, no LAPACK call per pair).
 // Cost per pair O(d^3): one Cholesky factorisation, two triangular products and one
-// eigenvalue-only symmetric eigensolve.
+// eigenvalue-only symmetric eigensolve; near pairs add one Cholesky factorisation,
+// one eigensolve with vectors (Eigen) and about six d x d products.
+// d == 1: (s1 - s2)^2 = ((S1 - S2) / (sqrt S1 + sqrt S2))^2, again cancellation-free.
 #pragma once
 
 #include "parallel.hpp"
@@ -37,9 +67,13 @@ struct W2Workspace {
   int d;
   std::vector<double> A, B, L, T, M, diag, off;
   Eigen::MatrixXd Ed;
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig;  // only for a singular S2
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig;  // singular S2; near pairs
+  // near pairs only (detail::w2_cov_near): reference factor, difference, work
+  Eigen::MatrixXd R, Dl, F, K, G, X, Y;
+  Eigen::VectorXd s;
   explicit W2Workspace(int d_)
-      : d(d_), A(sq(d_)), B(sq(d_)), L(sq(d_)), T(sq(d_)), M(sq(d_)), diag(d_), off(d_), Ed(d_, d_), eig(d_) {}
+      : d(d_), A(sq(d_)), B(sq(d_)), L(sq(d_)), T(sq(d_)), M(sq(d_)), diag(d_), off(d_), Ed(d_, d_), eig(d_),
+        R(d_, d_), Dl(d_, d_), F(d_, d_), K(d_, d_), G(d_, d_), X(d_, d_), Y(d_, d_), s(d_) {}
   static std::size_t sq(int n) { return static_cast<std::size_t>(n) * n; }
 };
 
@@ -164,6 +198,54 @@ inline void symmetric_eigenvalues(double* A, int d, double* diag, double* off) {
   }
 }
 
+/// Near pairs switch to the cancellation-free form when the trace-form covariance
+/// part is below this fraction of tr S1 + tr S2 (see the file header).
+constexpr double kW2NearRatio = 1e-3;
+/// ... provided the reference has (min_i L_ii / max_i L_ii)^2 >= kW2NearMinRcond
+/// (an estimate of 1 / cond): near-singular pairs keep the trace form.
+constexpr double kW2NearMinRcond = 1e-6;
+
+/// Covariance part of W2^2, cancellation-free (file header). Lref: lower Cholesky
+/// factor (row-major, upper part zero) of the symmetrised reference covariance;
+/// Oth: the symmetrised other covariance; Rraw, Oraw: the raw inputs, for the
+/// difference D = sym(Oraw - Rraw). All d x d row-major.
+inline double w2_cov_near(int d, const double* Lref, const double* Oth, const double* Rraw, const double* Oraw,
+                          W2Workspace& ws) {
+  using RowMap = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+  const std::size_t n = static_cast<std::size_t>(d);
+  ws.R = RowMap(Lref, d, d);
+  ws.Ed = RowMap(Oth, d, d);
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j < d; ++j)
+      ws.Dl(i, j) = 0.5 * ((Oraw[i * n + j] - Rraw[i * n + j]) + (Oraw[j * n + i] - Rraw[j * n + i]));
+  const auto L = ws.R.triangularView<Eigen::Lower>();
+  ws.F.noalias() = ws.Ed * L;                                             // O L
+  ws.K.noalias() = ws.R.transpose().triangularView<Eigen::Upper>() * ws.F;  // M = L^T O L
+  ws.G = 0.5 * (ws.K + ws.K.transpose());
+  ws.eig.compute(ws.G, Eigen::ComputeEigenvectors);
+  const Eigen::MatrixXd& W = ws.eig.eigenvectors();
+  ws.s = ws.eig.eigenvalues().cwiseMax(0.0).cwiseSqrt();
+  ws.F.noalias() = L * W;              // F = L W
+  ws.X.noalias() = ws.Dl * ws.F;       // D F
+  ws.K.noalias() = ws.F.transpose() * ws.X;  // K' = F^T D F
+  ws.G.noalias() = ws.F.transpose() * ws.F;  // G' = W^T G W
+  ws.Y = -ws.G;                        // X~' = diag(s) - G'
+  ws.Y.diagonal() += ws.s;
+  ws.X.noalias() = ws.Y * ws.Y;
+  const double guard = 2.0 * ws.Y.norm();
+  for (int j = 0; j < d; ++j)
+    for (int i = 0; i <= j; ++i) {
+      const double den = ws.s(i) + ws.s(j);
+      const double v = den > guard ? (0.5 * (ws.K(i, j) + ws.K(j, i)) + 0.5 * (ws.X(i, j) + ws.X(j, i))) / den
+                                   : 0.5 * (ws.Y(i, j) + ws.Y(j, i));
+      ws.G(i, j) = v;
+      ws.G(j, i) = v;
+    }
+  ws.Y.noalias() = W * ws.G;  // W X'
+  ws.R.transpose().triangularView<Eigen::Upper>().solveInPlace(ws.Y);
+  return ws.Y.squaredNorm();
+}
+
 }  // namespace detail
 
 /// Squared Bures W2 of one pair. S1, S2 row-major d x d (symmetrised here).
@@ -197,8 +279,10 @@ inline int w2_squared_pair(int d, const double* m1, const double* S1, const doub
   if (d == 1) {
     if (!psd_ok(A)) return 1;
     if (!psd_ok(B)) return 2;
-    const double s1 = std::sqrt(std::max(A[0], 0.0)), s2 = std::sqrt(std::max(B[0], 0.0));
-    out = std::max(mean_term + (s1 - s2) * (s1 - s2), 0.0);
+    const double v1 = std::max(A[0], 0.0), v2 = std::max(B[0], 0.0);
+    const double den = std::sqrt(v1) + std::sqrt(v2);
+    const double ds = den > 0.0 ? (v1 - v2) / den : 0.0;  // sqrt v1 - sqrt v2, no cancellation
+    out = mean_term + ds * ds;
     return 0;
   }
   double* L = ws.L.data();
@@ -255,7 +339,27 @@ inline int w2_squared_pair(int d, const double* m1, const double* S1, const doub
   // of inertia): no negative eigenvalue there means S1 is positive semi-definite.
   // Otherwise S1 gets the eigenvalue test (it passes tiny negative eigenvalues).
   if (s2_pd && lo < 0.0 && !psd_ok(A)) return 1;
-  out = std::max(mean_term + tr - 2.0 * cross, 0.0);
+  double cov = tr - 2.0 * cross;
+  if (cov < detail::kW2NearRatio * tr) {
+    // near pair: the trace form cancels; reference = the better conditioned of the
+    // positive definite ones (Cholesky of S2 is in L, of S1 goes to T)
+    std::copy(A, A + dd, T);
+    const bool s1_pd = detail::cholesky_lower(T, d);
+    auto ratio = [&](const double* F) {
+      double mn = F[0], mx = F[0];
+      for (int i = 1; i < d; ++i) {
+        mn = std::min(mn, F[i * n + i]);
+        mx = std::max(mx, F[i * n + i]);
+      }
+      return (mn / mx) * (mn / mx);
+    };
+    const double r1 = s1_pd ? ratio(T) : 0.0, r2 = s2_pd ? ratio(L) : 0.0;
+    if (r1 > r2 && r1 >= detail::kW2NearMinRcond)
+      cov = detail::w2_cov_near(d, T, B, S1, S2, ws);
+    else if (r2 >= detail::kW2NearMinRcond)
+      cov = detail::w2_cov_near(d, L, A, S2, S1, ws);
+  }
+  out = std::max(mean_term + cov, 0.0);
   return 0;
 }
 
