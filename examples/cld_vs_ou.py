@@ -46,11 +46,9 @@ EPS = (0.1, 0.03, 0.01)
 
 def _reference(target: sl.Gaussian, proc: sl.Process, t: float) -> sl.Gaussian:
     """True marginal of the position at time t."""
-    if proc.m == 1:
-        return target.noised(proc, t)
-    full = proc.marginal(target, t)  # type: ignore[attr-defined]
-    d = target.dim
-    return sl.Gaussian(full.mean[:d], full.cov[:d, :d])
+    law = proc.position_marginal(target, t)
+    assert isinstance(law, sl.Gaussian)
+    return law
 
 
 def curve(

@@ -48,7 +48,7 @@ def _quad_marginal(p: CLD, t: float):
 
 
 def test_normalized_closed_forms_of_papers_md():
-    """PAPERS.md, paper 1: exp(Ah), score coefficient and I0, I1, I2 noise."""
+    """docs/papers.md, paper 1: exp(Ah), score coefficient and I0, I1, I2 noise."""
     p = CLD()
     for h in (0.37, 2.5):
         r, c, n = p.ei_coefficients(1.0 + h, 1.0)

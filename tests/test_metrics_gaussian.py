@@ -1,6 +1,6 @@
 """Tests for scorelab.metrics_gaussian (Bures W2, KL) and scorelab._validate.
 
-Oracles (PAPERS.md, "Closed forms for tests"): W2(N, N) = 0; symmetry; triangle
+Oracles (docs/papers.md, "Closed forms for tests"): W2(N, N) = 0; symmetry; triangle
 inequality; the commuting case ``sum (sqrt l1 - sqrt l2)^2``; the 1-D form
 ``(m1 - m2)^2 + (s1 - s2)^2``; rank-one covariances ``|a|^2 + |b|^2 - 2|a.b|``;
 POT's ``bures_wasserstein_distance``; KL against ``inv``/``slogdet``.

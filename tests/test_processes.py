@@ -428,7 +428,7 @@ def test_equality_hash_repr_immutability() -> None:
     for make, _ in CASES.values():
         p = make()
         if not isinstance(p, LinearSDE):
-            q = eval(repr(p))  # noqa: S307 - repr round trip
+            q = eval(repr(p))
             assert q == p and type(q) is type(p)
         assert type(p)(**p.params()) == p
         assert p.m == 1

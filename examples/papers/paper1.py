@@ -208,7 +208,7 @@ def main() -> None:
                     kl = float(kl_gaussian(ref.mean, ref.cov, law.mean, law.cov))
                     add("D", pname, dd, T, NN, 0.0, "w2", w2)
                     add("D", pname, dd, T, NN, 0.0, "kl", kl)
-    except Exception as exc:  # noqa: BLE001 - report and continue
+    except Exception as exc:
         cld_ok = False
         print(f"CLD part skipped: {exc!r}")
 

@@ -21,7 +21,7 @@ drift acting on each coordinate pair,
 normalised CLD in :math:`(x, u)` (critical damping is what makes the rescaled
 friction exactly 2). So with :math:`S = \mathrm{diag}(1, \sqrt M)`, every 2 x 2
 block of the Dockhorn process is :math:`S B_N(\kappa t) S^{\pm 1}` of the
-normalised block :math:`B_N` (see PAPERS.md, paper 1):
+normalised block :math:`B_N` (see docs/papers.md, paper 1):
 
 .. math::
 
@@ -228,7 +228,7 @@ class CLD(Process):
         object.__setattr__(self, "_S", np.array([1.0, math.sqrt(Mm)]))
         self._finish(name="cld", kind="cld", T=T, t_max=math.inf, prior_var=1.0)
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         beta, Gamma, M, gamma = self._consts
         if self._param == "normalized":
             return {"param": "normalized", "T": self.T}

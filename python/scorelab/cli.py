@@ -274,7 +274,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     import scorelab
 
-    from .targets import default_threads
+    from ._runtime import default_threads
 
     info = scorelab.build_info()
     print(f"scorelab {info.get('version', scorelab.__version__)}")

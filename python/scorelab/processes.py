@@ -917,7 +917,7 @@ class OU(Process):
         self._v = self.sigma0**2 / (2.0 * self.alpha0)
         self._finish(name="ou", kind="ou", T=T, t_max=math.inf, prior_var=self._v)
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"alpha0": self.alpha0, "sigma0": self.sigma0, "T": self.T}
 
     def _f(self, t: FloatArray) -> FloatArray:
@@ -1082,7 +1082,7 @@ class VP(_VPType):
         _check_order("beta_min", self.beta_min, "beta_max", self.beta_max)
         self._finish(name="vp", kind="vp", T=T, t_max=math.inf, prior_var=1.0)
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"beta_min": self.beta_min, "beta_max": self.beta_max, "T": self.T}
 
     def _beta(self, t: FloatArray) -> FloatArray:
@@ -1116,7 +1116,7 @@ class VPConstant(_VPType):
         self.beta_const = check_positive(beta, "beta")
         self._finish(name="vp-constant", kind="vp", T=T, t_max=math.inf, prior_var=1.0)
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"beta": self.beta_const, "T": self.T}
 
     def _beta(self, t: FloatArray) -> FloatArray:
@@ -1168,7 +1168,7 @@ class VPPolynomial(_VPType):
             name="vp-polynomial", kind="vp", T=T, t_max=math.inf, prior_var=1.0
         )
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {
             "beta_min": self.beta_min,
             "beta_max": self.beta_max,
@@ -1225,7 +1225,7 @@ class VPExponential(_VPType):
             name="vp-exponential", kind="vp", T=T, t_max=math.inf, prior_var=1.0
         )
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"beta_min": self.beta_min, "beta_max": self.beta_max, "T": self.T}
 
     def _beta(self, t: FloatArray) -> FloatArray:
@@ -1283,7 +1283,7 @@ class CosineVP(_VPType):
         t_max = 1.0 - math.asin(COSINE_ALPHA_MIN * math.sin(self._k)) / self._k
         self._finish(name="vp-cosine", kind="vp", T=T, t_max=t_max, prior_var=1.0)
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"s": self.s, "T": self.T}
 
     def _psi(self, t: FloatArray) -> FloatArray:
@@ -1355,7 +1355,7 @@ class SubVP(Process):
         _check_order("beta_min", self.beta_min, "beta_max", self.beta_max)
         self._finish(name="subvp", kind="subvp", T=T, t_max=math.inf, prior_var=1.0)
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"beta_min": self.beta_min, "beta_max": self.beta_max, "T": self.T}
 
     def _B(self, t: FloatArray) -> FloatArray:
@@ -1508,7 +1508,7 @@ class VE(_VEType):
             name="ve", kind="ve", T=T, t_max=math.inf, prior_var=self.sigma_max**2
         )
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"sigma_min": self.sigma_min, "sigma_max": self.sigma_max, "T": self.T}
 
     def _sigma_vp(self, t: FloatArray) -> FloatArray:
@@ -1556,7 +1556,7 @@ class VELinear(_VEType):
             prior_var=self.sigma_max**2,
         )
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"sigma_min": self.sigma_min, "sigma_max": self.sigma_max, "T": self.T}
 
     def _sigma_vp(self, t: FloatArray) -> FloatArray:
@@ -1603,7 +1603,7 @@ class VEQuadratic(_VEType):
             prior_var=self.sigma_max**2,
         )
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {"sigma_min": self.sigma_min, "sigma_max": self.sigma_max, "T": self.T}
 
     def _sigma_vp(self, t: FloatArray) -> FloatArray:
@@ -1660,7 +1660,7 @@ class VEPower(_VEType):
             prior_var=self.sigma_max**2,
         )
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {
             "sigma_min": self.sigma_min,
             "sigma_max": self.sigma_max,
@@ -1711,7 +1711,7 @@ def _vectorised(fn: object, name: str, T: float) -> Callable[[FloatArray], Float
             if out.shape == probe.shape:
                 ref = np.array([float(fn(float(p))) for p in probe])
                 ok = bool(np.allclose(out, ref, rtol=1e-13, atol=0.0, equal_nan=True))
-    except Exception:  # noqa: BLE001 - any failure means "not vectorised"
+    except Exception:
         ok = False
     if ok:
 
@@ -1801,7 +1801,7 @@ class LinearSDE(Process):
         self.t_max = tm
         self._finish(name=name, kind="general", T=T, t_max=tm, prior_var=pv)
 
-    def params(self) -> dict[str, Any]:  # noqa: D102
+    def params(self) -> dict[str, Any]:
         return {
             "f": self._user_f,
             "g": self._user_g,

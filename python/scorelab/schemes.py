@@ -3,7 +3,7 @@ r"""Samplers compiled to per-step coefficient tables ("tableaux").
 Every sampler scorelab runs is, for a fixed time grid, an explicit recursion whose
 stages are linear combinations of the step's starting state, earlier states and
 score evaluations of the step, scores kept from previous steps, and fresh Gaussian
-noise (DESIGN.md, section 3). With :math:`y_0 = x_k` (the state at :math:`t_k`),
+noise (docs/design.md, section 3). With :math:`y_0 = x_k` (the state at :math:`t_k`),
 stage :math:`j = 1, \dots, S` of step :math:`k` is
 
 .. math::

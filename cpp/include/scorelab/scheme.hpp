@@ -1,6 +1,6 @@
 // scorelab — execute a sampler's coefficient table on blocks of particles.
 //
-// A scheme, for a fixed grid, is a table (DESIGN.md section 3). Step k has S stages;
+// A scheme, for a fixed grid, is a table (docs/design.md section 3). Step k has S stages;
 // with y_0 = x (the state at t_k), stage j = 1..S forms
 //   y_j = sum_{i<j} Y[k,j,i] y_i + sum_{i<j} B[k,j,i] s_i + sum_h E[k,j,h] h_h
 //         + C[k,j] xi_{k,j}

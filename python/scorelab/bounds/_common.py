@@ -18,6 +18,7 @@ from typing import Any, Union
 import numpy as np
 import numpy.typing as npt
 
+from .._validate import check_nonnegative, check_positive
 from ..grids import grid as make_grid
 from ..grids import validate_grid
 from ..metrics_gaussian import w2_gaussian
@@ -129,47 +130,16 @@ class Complexity:
 # ---------------------------------------------------------------------------
 
 
-def _pos(value: Any, name: str, allow_zero: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from exc
-    ok = v >= 0.0 if allow_zero else v > 0.0
-    if not (math.isfinite(v) and ok):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-    return v
-
-
-def _check_process(process: Any) -> Process:
-    if not isinstance(process, Process):
-        raise TypeError(
-            f"process must be a scorelab Process, got {type(process).__name__}"
-        )
-    if getattr(process, "m", 1) != 1:
-        raise ValueError(
-            "the bounds need a scalar process (m = 1), not a phase-space one"
-        )
-    return process
-
-
-def _check_target(target: Any) -> Target:
-    if not isinstance(target, Target):
-        raise TypeError(
-            "target must be a scorelab Gaussian or GaussianMixture, got "
-            f"{type(target).__name__}"
-        )
-    return target
+#: why the bounds refuse a phase-space process
+SCALAR_ONLY = "the bounds need a scalar process (m = 1), not a phase-space one"
 
 
 def _resolve_grid(grid: GridLike, process: Process, delta: float) -> FloatArray:
     """An explicit decreasing grid, or ``(eta, T)`` / ``(eta, T, delta)``."""
     if isinstance(grid, tuple) and len(grid) in (2, 3):
-        eta = _pos(grid[0], "eta")
-        T = _pos(grid[1], "T")
-        dl = _pos(grid[2], "delta") if len(grid) == 3 else delta
+        eta = check_positive(grid[0], "eta")
+        T = check_positive(grid[1], "T")
+        dl = check_positive(grid[2], "delta") if len(grid) == 3 else delta
         steps = max(1, math.ceil((T - dl) / eta - 1e-9))
         return make_grid("uniform", steps, T=T, delta=dl, process=process)
     return validate_grid(grid, process)
@@ -240,7 +210,7 @@ def _init_w2(
 ) -> float:
     """W2(initial law, p_T): exact for Gaussians, coupling bound otherwise."""
     if not isinstance(init, str) and init is not None:
-        return _pos(init, "init", allow_zero=True)
+        return check_nonnegative(init, "init")
     if init not in (None, "zero-data", "prior"):
         raise ValueError(
             f"init must be 'zero-data', 'prior', None or a W2 value, got {init!r}"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._validate import check_int
-from ._common import Bound, Complexity, _pos
+from .._validate import check_int, check_nonnegative, check_positive
+from ._common import Bound, Complexity
 
 __all__ = [
     "chen_cld_path_kl_lower_bound",
@@ -37,14 +37,14 @@ def _chen_constants(
 ) -> dict[str, Any]:
     """Paper 1's constants, validated, in the order of the bounds' signatures."""
     return {
-        "L": _pos(L, "L"),
+        "L": check_positive(L, "L"),
         "d": check_int(d, "d", 1),
-        "m2": _pos(m2, "m2", allow_zero=True),
-        "h": _pos(h, "h"),
-        "T": _pos(T, "T"),
-        "eps_score": _pos(eps_score, "eps_score", allow_zero=True),
-        "kl_init": _pos(kl_init, "kl_init", allow_zero=True),
-        "C": _pos(C, "C"),
+        "m2": check_nonnegative(m2, "m2"),
+        "h": check_positive(h, "h"),
+        "T": check_positive(T, "T"),
+        "eps_score": check_nonnegative(eps_score, "eps_score"),
+        "kl_init": check_nonnegative(kl_init, "kl_init"),
+        "C": check_positive(C, "C"),
     }
 
 
@@ -199,8 +199,8 @@ def chen_cld_tv_bound(
     """
     k = _chen_constants(L, d, m2, h, T, eps_score, kl_init, C)
     L, d, m2, h, T, eps, kl, C = k.values()
-    fi = _pos(fi_init, "fi_init", allow_zero=True)
-    c = _pos(c, "c")
+    fi = check_nonnegative(fi_init, "fi_init")
+    c = check_positive(c, "c")
     init = C * math.sqrt(kl + fi) * math.exp(-c * T)
     disc = C * (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T)
     score = C * eps * math.sqrt(T)
@@ -237,9 +237,9 @@ def chen_cld_path_kl_lower_bound(d: int, h: float, T: float, C: float = 1.0) -> 
         ``metric="KL"``; only the discretisation term is non-zero.
     """
     d = check_int(d, "d", 1)
-    h = _pos(h, "h")
-    T = _pos(T, "T")
-    C = _pos(C, "C")
+    h = check_positive(h, "h")
+    T = check_positive(T, "T")
+    C = check_positive(C, "C")
     disc = C * d * h * T
     return Bound(
         metric="KL",
@@ -266,12 +266,12 @@ def chen_iteration_complexity(
     :math:`\varepsilon/(3C\sqrt T)`. To leading order
     :math:`N = \tilde\Theta(L^2 d/\varepsilon^2)` [read].
     """
-    L = _pos(L, "L")
+    L = check_positive(L, "L")
     d = check_int(d, "d", 1)
-    m2 = _pos(m2, "m2", allow_zero=True)
-    eps = _pos(eps, "eps")
-    kl = _pos(kl_init, "kl_init", allow_zero=True)
-    C = _pos(C, "C")
+    m2 = check_nonnegative(m2, "m2")
+    eps = check_positive(eps, "eps")
+    kl = check_nonnegative(kl_init, "kl_init")
+    C = check_positive(C, "C")
     T = max(math.log(3.0 * C * math.sqrt(kl) / eps), 1e-12) if kl > 0 else 1e-12
     rhs = eps / (3.0 * C * math.sqrt(T))
     a, b = L * m2, L * math.sqrt(d)

@@ -20,23 +20,28 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import as_float_array, check_int
+from .._validate import (
+    as_float_array,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_process,
+)
 from ..grids import grid as make_grid
 from ..processes import Process
 from ..targets import Gaussian
 from ._common import (
     LOCAL_NODES,
+    SCALAR_ONLY,
     Bound,
     Complexity,
     FloatArray,
     GridLike,
     _alpha,
     _arr,
-    _check_process,
     _g2,
     _init_w2,
     _leggauss01,
-    _pos,
     _resolve_grid,
     _split_recursion,
 )
@@ -187,7 +192,7 @@ def gao_w2_bound(
     Bound
         ``metric="W2"``; ``trace`` holds ``e``, ``rho``, ``local``, ``times``.
     """
-    process = _check_process(process)
+    process = check_process(process, scalar=SCALAR_ONLY)
     nodes = check_int(nodes, "nodes", 2)
     if target is not None:
         gc = gaussian_constants(target)
@@ -199,14 +204,14 @@ def gao_w2_bound(
         raise ValueError(
             "m0, L0, d and m2 are required unless a Gaussian target is given"
         )
-    m0 = _pos(m0, "m0")
-    L0 = _pos(L0, "L0")
+    m0 = check_positive(m0, "m0")
+    L0 = check_positive(L0, "L0")
     if L0 < m0:
         raise ValueError(f"L0 must be >= m0, got L0={L0!r} < m0={m0!r}")
     d = check_int(d, "d", 1)
-    m2 = _pos(m2, "m2", allow_zero=True)
-    Mv = _pos(M, "M", allow_zero=True)
-    times = _resolve_grid(grid, process, _pos(delta, "delta"))
+    m2 = check_nonnegative(m2, "m2")
+    Mv = check_nonnegative(M, "M")
+    times = _resolve_grid(grid, process, check_positive(delta, "delta"))
     hi, lo = times[:-1], times[1:]
     r, c, _ = (np.atleast_1d(_arr(v)) for v in process.ei_coefficients(hi, lo))
     a2h = _alpha(process, hi) ** 2
@@ -298,8 +303,8 @@ def gaussian_ei_w2(
         raise TypeError(
             f"target must be a scorelab Gaussian, got {type(target).__name__}"
         )
-    process = _check_process(process)
-    times = _resolve_grid(grid, process, _pos(delta, "delta"))
+    process = check_process(process, scalar=SCALAR_ONLY)
+    times = _resolve_grid(grid, process, check_positive(delta, "delta"))
     lam, Q = np.linalg.eigh(target.cov)
     mu = Q.T @ target.mean
     b = (
@@ -397,12 +402,12 @@ def gao_gaussian_lower_bound(
     Bound
         ``metric="W2"``, all of it in ``discretisation``.
     """
-    process = _check_process(process)
+    process = check_process(process, scalar=SCALAR_ONLY)
     if not isinstance(target, Gaussian):
         raise TypeError(
             f"target must be a scorelab Gaussian, got {type(target).__name__}"
         )
-    times = _resolve_grid(grid, process, _pos(delta, "delta"))
+    times = _resolve_grid(grid, process, check_positive(delta, "delta"))
     lam = np.linalg.eigvalsh(target.cov)
     dl = float(times[-1])
     if process.kind == "ve":
@@ -568,8 +573,8 @@ def gao_iteration_complexity(
             f"got {family!r}"
         )
     d = check_int(d, "d", 1)
-    eps = _pos(eps, "eps")
-    Cv = _pos(C, "C")
+    eps = check_positive(eps, "eps")
+    Cv = check_positive(C, "C")
     if eps >= 1.0:
         raise ValueError(f"eps must be < 1, got {eps!r}")
     lg = max(math.log(d / eps), 1.0)
@@ -583,7 +588,7 @@ def gao_iteration_complexity(
     elif fam == "ve-power":
         if c is None:
             raise ValueError("c is required for the 've-power' row")
-        cc = _pos(c, "c")
+        cc = check_positive(c, "c")
         q = 2.0 * cc + 1.0
         K = d ** (1.0 + 1.0 / (2.0 * q)) / eps ** (2.0 + 1.0 / q)
         Mv, eta = eps ** (1.0 + 2.0 * cc / q), eps**2 / d
@@ -594,7 +599,7 @@ def gao_iteration_complexity(
     elif fam == "vp-polynomial":
         if rho is None:
             raise ValueError("rho is required for the 'vp-polynomial' row")
-        rr = _pos(rho, "rho")
+        rr = check_positive(rho, "rho")
         K, Mv, eta = d * lg ** (1.0 / (rr + 1.0)) / eps**2, eps, eps**2 / d
     else:  # vp-exponential
         K, Mv, eta = d * max(math.log(lg), 1.0) / eps**2, eps, eps**2 / d
@@ -662,8 +667,8 @@ def gao_horizon(
     float
         T, or ``inf`` if above 1e4.
     """
-    process = _check_process(process)
-    eps = _pos(eps, "eps")
+    process = check_process(process, scalar=SCALAR_ONLY)
+    eps = check_positive(eps, "eps")
     if target is not None:
         gc = gaussian_constants(target)
         m0 = gc.m if m0 is None else m0
@@ -671,8 +676,8 @@ def gao_horizon(
         m2 = gc.second_moment if m2 is None else m2
     if m0 is None or d is None or m2 is None:
         raise ValueError("m0, d and m2 are required unless a Gaussian target is given")
-    m0v = _pos(m0, "m0")
-    dl = _pos(delta, "delta")
+    m0v = check_positive(m0, "m0")
+    dl = check_positive(delta, "delta")
 
     def init_term(T: float) -> float:
         p = _with_T(process, T)
@@ -717,8 +722,8 @@ def gao_steps_needed(
         ``steps = N`` (``inf`` if above ``max_steps``), ``T``, step size
         :math:`(T - \delta)/N`.
     """
-    process = _check_process(process)
-    eps = _pos(eps, "eps")
+    process = check_process(process, scalar=SCALAR_ONLY)
+    eps = check_positive(eps, "eps")
     if target is not None:
         gc = gaussian_constants(target)
         m0 = gc.m if m0 is None else m0
@@ -732,7 +737,7 @@ def gao_steps_needed(
             "m0, L0, d and m2 are required unless a Gaussian target is given"
         )
     if T is not None:
-        T = _pos(T, "T")
+        T = check_positive(T, "T")
     else:
         T = gao_horizon(process, eps, target=target, m0=m0, d=d, m2=m2, delta=delta)
     if not math.isfinite(T):
@@ -759,7 +764,7 @@ def gao_steps_needed(
                 math.inf, math.nan, T, math.nan, "N > max_steps", "gao_steps_needed"
             )
     lo_N, hi_N = N // 2, N
-    rt = _pos(rtol, "rtol", allow_zero=True)
+    rt = check_nonnegative(rtol, "rtol")
     while hi_N - lo_N > max(1.0, rt * hi_N):
         mid = (lo_N + hi_N) // 2
         if err(mid) <= eps:

@@ -18,22 +18,28 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._validate import as_float_array, check_int
+from .._runtime import as_seed
+from .._validate import (
+    as_float_array,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_process,
+    check_target,
+)
 from ..processes import Process
-from ..targets import Gaussian, GaussianMixture, Target, as_seed
+from ..targets import Gaussian, GaussianMixture, Target
 from ._common import (
     LOCAL_NODES,
+    SCALAR_ONLY,
     Bound,
     FloatArray,
     GridLike,
     _alpha,
     _arr,
-    _check_process,
-    _check_target,
     _g2,
     _init_w2,
     _leggauss01,
-    _pos,
     _profile_fn,
     _resolve_grid,
     _split_recursion,
@@ -165,8 +171,8 @@ def pfode_local_rate(
     -------
     rho, rel_se, third : numpy.ndarray, shape (m,)
     """
-    target = _check_target(target)
-    process = _check_process(process)
+    target = check_target(target)
+    process = check_process(process, scalar=SCALAR_ONLY)
     t = as_float_array(times, "times", ndim=1)
     if isinstance(target, Gaussian) or target.n_components == 1:
         lam = np.linalg.eigvalsh(target.full_covariances()[0])
@@ -244,11 +250,11 @@ def certified_pfode_w2(
     Bound
         ``trace`` holds ``e``, ``lip``, ``local``, ``kappa``, ``times``.
     """
-    process = _check_process(process)
-    target = _check_target(target)
+    process = check_process(process, scalar=SCALAR_ONLY)
+    target = check_target(target)
     nodes = check_int(nodes, "nodes", 2)
-    Mv = _pos(M, "M", allow_zero=True)
-    times = _resolve_grid(grid, process, _pos(delta, "delta"))
+    Mv = check_nonnegative(M, "M")
+    times = _resolve_grid(grid, process, check_positive(delta, "delta"))
     hi, lo = times[:-1], times[1:]
     r, c, _ = (np.atleast_1d(_arr(v)) for v in process.ei_coefficients(hi, lo))
     is_gauss = isinstance(target, Gaussian) or target.n_components == 1
@@ -297,7 +303,7 @@ def certified_pfode_w2(
         discretisation=disc,
         score=sc,
         paper="Kremling, Iafrate, Taheri, Lederer 2025 (arXiv:2510.17608) setting; "
-        "certified one-step recursion of PAPERS.md",
+        "certified one-step recursion of docs/papers.md",
         form="e_{k+1} <= Lip_k e_k + l_k + (c_k/2) M; Lip_k = max|r - (c/2) lambda|, "
         "lambda in [kappa, L]; l_k = int rho(v) c(lo->v)/2 dv [derived]",
         constants={
@@ -379,16 +385,16 @@ def kremling_w2_bound(
     -------
     Bound
     """
-    process = _check_process(process)
+    process = check_process(process, scalar=SCALAR_ONLY)
     kf = _profile_fn(kappa, "kappa")
     Lf = _profile_fn(L, "L")
     tf = _profile_fn(third, "third")
     d = check_int(d, "d", 1)
-    e0 = _pos(init_w2, "init_w2", allow_zero=True)
-    Mv = _pos(M, "M", allow_zero=True)
-    C = _pos(C, "C")
+    e0 = check_nonnegative(init_w2, "init_w2")
+    Mv = check_nonnegative(M, "M")
+    C = check_positive(C, "C")
     nodes = check_int(nodes, "nodes", 2)
-    times = _resolve_grid(grid, process, _pos(delta, "delta"))
+    times = _resolve_grid(grid, process, check_positive(delta, "delta"))
     hi, lo = times[:-1], times[1:]
     _, c, _ = (np.atleast_1d(_arr(v)) for v in process.ei_coefficients(hi, lo))
     xs, ws = _leggauss01(nodes)

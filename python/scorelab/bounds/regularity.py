@@ -19,10 +19,18 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
-from .._validate import as_float_array, check_int
+from .._runtime import as_seed
+from .._validate import (
+    as_float_array,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_process,
+    check_target,
+)
 from ..processes import Process
-from ..targets import Gaussian, GaussianMixture, Target, as_seed
-from ._common import FloatArray, _alpha, _arr, _check_process, _check_target, _pos
+from ..targets import Gaussian, GaussianMixture, Target
+from ._common import SCALAR_ONLY, FloatArray, _alpha, _arr
 
 __all__ = [
     "FlowConstants",
@@ -185,7 +193,7 @@ def _numerical_kappa(
     """min_x lambda_min(-hess log p_t(x)), numerically (see mixture_constants)."""
     w, mu, C = _noised_components(target, process, t)
     K, d = mu.shape
-    pts = [target.noised(process, t).sample(n, seed)]  # type: ignore[attr-defined]
+    pts = [process.marginal(target, t).sample(n, seed)]
     pts.append(mu)
     lin = np.linspace(0.0, 1.0, 11)[1:-1]
     for i in range(K):
@@ -252,8 +260,8 @@ def mixture_constants(
     -------
     FlowConstants
     """
-    target = _check_target(target)
-    process = _check_process(process)
+    target = check_target(target)
+    process = check_process(process, scalar=SCALAR_ONLY)
     tt = float(as_float_array(t, "t", ndim=0))
     kap, L, method, cert = _profile(target, process, np.array([tt]), n, seed)
     return FlowConstants(tt, float(kap[0]), float(L[0]), method, cert)
@@ -322,8 +330,8 @@ def log_concavity_profile(
     kappa, L : numpy.ndarray, shape (m,)
     method : str
     """
-    target = _check_target(target)
-    process = _check_process(process)
+    target = check_target(target)
+    process = check_process(process, scalar=SCALAR_ONLY)
     t = as_float_array(times, "times", ndim=1)
     kap, L, method, _ = _profile(target, process, t, n, seed)
     return kap, L, method
@@ -383,12 +391,12 @@ def weak_convexity_profile(
     -------
     (lower, estimate) : tuple of ndarray, shape of r
     """
-    process = _check_process(process)
-    target = _check_target(target)
+    process = check_process(process, scalar=SCALAR_ONLY)
+    target = check_target(target)
     rr = np.atleast_1d(as_float_array(r, "r"))
     if np.any(rr <= 0) or not np.all(np.isfinite(rr)):
         raise ValueError("r must be finite and > 0")
-    t = _pos(t, "t", allow_zero=True)
+    t = check_nonnegative(t, "t")
     n = check_int(n, "n", 1)
     fc = mixture_constants(target, process, t)
     a = float(process.alpha(t))
@@ -472,8 +480,8 @@ def regime_shift_time(
     float
         :math:`t^*` (``inf`` if not found below 1e6 or ``process.t_max``).
     """
-    target = _check_target(target)
-    process = _check_process(process)
+    target = check_target(target)
+    process = check_process(process, scalar=SCALAR_ONLY)
     if isinstance(target, Gaussian) or target.n_components == 1:
         return 0.0
     S = _tied(target)
@@ -493,7 +501,7 @@ def regime_shift_time(
     lo = 1e-9
     if kap(lo) > 0.0:
         return 0.0
-    hi = float(process.T) if t_hi is None else _pos(t_hi, "t_hi")
+    hi = float(process.T) if t_hi is None else check_positive(t_hi, "t_hi")
     while kap(hi) <= 0.0:
         hi *= 2.0
         if hi > min(1e6, process.t_max):

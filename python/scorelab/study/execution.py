@@ -126,7 +126,7 @@ def dask_client(address: str) -> Iterator[Any]:
         ) from None
     check_dask(address)
     if address == "local" or address.startswith("local:"):
-        from ..targets import default_threads
+        from .._runtime import default_threads
 
         _, _, tail = address.partition(":")
         n = int(tail) if tail else default_threads()

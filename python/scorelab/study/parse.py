@@ -886,7 +886,7 @@ class _Parser:
             err = _build_error(err_spec, int(target.dim))
             if err is not None and ekey not in checked:
                 checked.add(ekey)
-                D = int(target.dim) * int(getattr(process, "m", 1))
+                D = int(target.dim) * process.m
                 err.stage_terms(target, process, np.array([0.5 * (T + delta)]), D)
                 err.score_target(target)
         except (ValueError, TypeError) as exc:

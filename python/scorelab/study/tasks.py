@@ -43,18 +43,9 @@ def _init_arg(init: str) -> str | None:
 
 def _reference_law(target: Any, process: Any, t: float, reference: str) -> Any:
     """The law the output is compared with: p_t (marginal) or p_0 (data)."""
-    from ..targets import Gaussian, GaussianMixture
-
     if reference == "data":
         return target
-    if getattr(process, "m", 1) == 1:
-        return target.noised(process, t)
-    marg = process.marginal(target, t)
-    d = target.dim
-    if isinstance(marg, Gaussian):
-        return Gaussian(marg.mean[:d], marg.cov[:d, :d])
-    covs = marg.full_covariances()[:, :d, :d]
-    return GaussianMixture(marg.weights, marg.means[:, :d], covs, "full")
+    return process.position_marginal(target, t)
 
 
 # ---------------------------------------------------------------------------
