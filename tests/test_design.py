@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _listed() -> set[str]:
     text = (ROOT / "docs" / "design.md").read_text()
-    block = text.split("<!-- module-map:start -->")[1].split("<!-- module-map:end -->")[0]
+    block = text.split("<!-- module-map:start -->")[1]
+    block = block.split("<!-- module-map:end -->")[0]
     return set(re.findall(r"^- `([^`]+)` — \S", block, flags=re.M))
 
 

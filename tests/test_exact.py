@@ -20,7 +20,7 @@ def _w2_to_marginal(law, target, proc, t):
 
 
 def test_reference_values_ou_isotropic():
-    """OU, Sigma = 4 I, d = 100, T = 8, EI-SDE from N(0, I) (docs/papers.md, derived)."""
+    """OU, Sigma = 4 I, d = 100, T = 8, EI-SDE from N(0, I) (docs/papers.md)."""
     d = 100
     target = Gaussian(np.zeros(d), 4 * np.eye(d))
     proc = OU(T=8.0)
@@ -34,7 +34,7 @@ def test_reference_values_ou_isotropic():
 
 @pytest.mark.parametrize("scheme", ["ei-sde", "ei-ode"])
 def test_per_direction_closed_form(scheme):
-    """Each eigen-direction: a = r - c'/v, mean a m + (c'/v) alpha mu (docs/papers.md)."""
+    """Per direction: a = r - c'/v, mean a m + (c'/v) alpha mu (docs/papers.md)."""
     lam = np.array([0.3, 1.0, 5.0])
     mu = np.array([1.0, -2.0, 0.5])
     target = Gaussian(mu, np.diag(lam))
