@@ -9,7 +9,7 @@ import numpy as np
 
 from ._validate import check_int
 
-__all__ = ["as_seed", "default_threads"]
+__all__ = ["as_seed", "child_seed", "child_seeds", "default_threads"]
 
 
 def as_seed(seed: Any, name: str = "seed") -> np.random.SeedSequence:
@@ -23,6 +23,27 @@ def as_seed(seed: Any, name: str = "seed") -> np.random.SeedSequence:
         )
     check_int(seed, name, 0)
     return np.random.SeedSequence(int(seed))
+
+
+def child_seed(seed: Any, i: int, name: str = "seed") -> np.random.SeedSequence:
+    """The ``i``-th child of a seed, without changing the seed object.
+
+    Equals ``as_seed(seed).spawn(i + 1)[i]`` for a fresh ``SeedSequence``, but
+    does not depend on (or advance) the object's ``n_children_spawned`` counter,
+    so the same seed object always gives the same children.
+    """
+    ss = as_seed(seed, name)
+    return np.random.SeedSequence(
+        ss.entropy,
+        spawn_key=tuple(ss.spawn_key) + (int(i),),
+        pool_size=ss.pool_size,
+    )
+
+
+def child_seeds(seed: Any, n: int, name: str = "seed") -> list[np.random.SeedSequence]:
+    """Children ``0 .. n-1`` of a seed (see :func:`child_seed`); no mutation."""
+    ss = as_seed(seed, name)
+    return [child_seed(ss, i) for i in range(int(n))]
 
 
 def default_threads() -> int:

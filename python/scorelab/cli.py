@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--no-plot", action="store_true", help="do not write the plot")
     r.add_argument(
+        "--max-cells",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse a study with more than N cells (default: 1000000)",
+    )
+    r.add_argument(
         "--dry-run",
         action="store_true",
         help="validate the study and print its size; compute nothing",
@@ -137,7 +144,11 @@ def _save(fig: Any, path: str, dpi: int) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .study import Study, format_summary, table_format
 
-    study = Study.from_toml(args.study)
+    if args.max_cells is not None and args.max_cells < 1:
+        raise _UsageError(f"--max-cells must be >= 1, got {args.max_cells}")
+    study = Study.from_toml(
+        args.study, **({} if args.max_cells is None else {"max_cells": args.max_cells})
+    )
     out = args.out or study.out or f"{study.name}.csv"
     try:
         suffix = table_format(out)

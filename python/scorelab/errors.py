@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._runtime import as_seed
+from ._runtime import child_seeds
 from ._validate import (
     as_float_array,
     check_finite_real,
@@ -496,7 +496,7 @@ class ScoreError:
         t = validate_grid(grid)
         hk = t[:-1] - t[1:]
         w = np.ones_like(hk) if weight is None else _time_scale(weight, t[:-1])
-        kids = as_seed(seed).spawn(hk.shape[0])
+        kids = child_seeds(seed, hk.shape[0])
         vals = np.empty_like(hk)
         ses = np.empty_like(hk)
         for k, tk in enumerate(t[:-1]):

@@ -33,6 +33,7 @@ positive :math:`O(1/n)`-type bias (documented per function).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,7 @@ from .metrics_gaussian import kl_gaussian, w2_gaussian, w2_gaussian_squared
 from .targets import Target
 
 __all__ = [
+    "check_options",
     "gelbrich_w2",
     "kl_gaussian",
     "mixture_cdf_1d",
@@ -73,6 +75,54 @@ _SQRT2PI = math.sqrt(2.0 * math.pi)
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+def _sliced_w2_options(
+    n_projections: int = 64, seed: Any = 0, squared: bool = False
+) -> tuple[int, np.random.SeedSequence]:
+    return check_int(n_projections, "n_projections", 1), as_seed(seed)
+
+
+def _gelbrich_w2_options(groups: int = 32, squared: bool = False) -> int:
+    return check_int(groups, "groups", 2)
+
+
+def _mmd_options(bandwidth: float, block: int = 1024) -> tuple[float, int]:
+    return check_positive(bandwidth, "bandwidth"), check_int(block, "block", 1)
+
+
+def _w2_empirical_options(num_iter_max: int = 10_000_000) -> int:
+    return check_int(num_iter_max, "num_iter_max", 1)
+
+
+_OPTION_CHECKS: dict[str, Callable[..., Any]] = {
+    "sliced_w2": _sliced_w2_options,
+    "gelbrich_w2": _gelbrich_w2_options,
+    "mmd": _mmd_options,
+    "w2_empirical": _w2_empirical_options,
+}
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Check the options of the empirical metric ``name`` before any work.
+
+    The same checks the metric itself applies to them (it calls the same
+    helper), so a study can reject a bad option (e.g. ``bandwidth = -1``)
+    when it is parsed. Metrics without options, or unknown names, pass.
+
+    Parameters
+    ----------
+    name : str
+        Function name in this module, e.g. ``"mmd"``.
+    options : mapping
+        Keyword arguments after ``(samples, target)``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If an option is invalid (the message names it).
+    """
+    fn = _OPTION_CHECKS.get(name)
+    if fn is not None:
+        fn(**options)
 
 
 def _check_samples(samples: npt.ArrayLike, d: int, name: str = "samples") -> FloatArray:
@@ -431,9 +481,9 @@ def sliced_w2(
     target = check_target(target)
     d = target.dim
     x = _check_samples(samples, d)
-    P = check_int(n_projections, "n_projections", 1)
+    P, ss = _sliced_w2_options(n_projections, seed, squared)
     n = x.shape[0]
-    rng = np.random.default_rng(as_seed(seed))
+    rng = np.random.default_rng(ss)
     U = rng.standard_normal((P, d))
     U /= np.linalg.norm(U, axis=1, keepdims=True)
     w, m, s = _projected_mixture(target, U)
@@ -512,7 +562,7 @@ def gelbrich_w2(
     target = check_target(target)
     d = target.dim
     x = _check_samples(samples, d)
-    G = check_int(groups, "groups", 2)
+    G = _gelbrich_w2_options(groups, squared)
     n = x.shape[0]
     if n < 2 * G:
         raise ValueError(
@@ -640,8 +690,7 @@ def mmd(
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"samples must have at least 2 rows, got {n}")
-    h = check_positive(bandwidth, "bandwidth")
-    blk = check_int(block, "block", 1)
+    h, blk = _mmd_options(bandwidth, block)
     covs = target.full_covariances()
     wts, mus = target.weights, target.means
     g = _gauss_conv(x, mus, covs, wts, h)
@@ -743,7 +792,7 @@ def w2_empirical(
             f"b must have {A.shape[1]} columns to match a of shape {A.shape}, "
             f"got {B.shape}"
         )
-    itmax = check_int(num_iter_max, "num_iter_max", 1)
+    itmax = _w2_empirical_options(num_iter_max)
     n, m = A.shape[0], B.shape[0]
     wa = np.full(n, 1.0 / n)
     wb = np.full(m, 1.0 / m)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._native import core, cuda_core
-from ._runtime import as_seed, default_threads
+from ._runtime import as_seed, child_seed, default_threads
 from ._validate import as_float_array, check_int, check_process, check_target
 from .errors import ScoreError, StageTerms
 from .processes import Process
@@ -45,10 +45,32 @@ def available_memory() -> int | None:
     return None
 
 
-def memory_estimate(n: int, D: int, history: int, itemsize: int, x0: bool) -> int:
-    """Bytes ``sample`` allocates for n particles: state, kept scores, output copy."""
+#: Particles drawn at a time by ``init="exact"`` (bounds its temporaries).
+EXACT_CHUNK = 1 << 14
+
+
+def _exact_raw_per(D: int) -> int:
+    """Raw uint64 draws per particle of ``init="exact"`` (a multiple of 4)."""
+    pairs = (D + 1) // 2
+    return 4 * ((1 + 2 * pairs + 3) // 4)
+
+
+def memory_estimate(
+    n: int, D: int, history: int, itemsize: int, x0: bool, exact: bool = False
+) -> int:
+    """Bytes ``sample`` allocates for n particles.
+
+    The state, the kept scores, the output copy, the float64 initial states
+    (``x0``) and, for ``init="exact"`` (``exact``), the temporaries of one chunk
+    of :data:`EXACT_CHUNK` initial draws.
+    """
     per = D * (itemsize * (1 + history) + (8 if x0 else 0))
-    return int(n) * per
+    total = int(n) * per
+    if exact:
+        m = min(int(n), EXACT_CHUNK)
+        # raw uint64, uniforms, radii/angles, normals (two copies) and products
+        total += m * 8 * (3 * _exact_raw_per(D) + 6 * D)
+    return total
 
 
 def seed_key(seed: Any) -> int:
@@ -74,21 +96,26 @@ def _exact_draws(marg: Target, n: int, offset: int, seed: Any) -> FloatArray:
     """
     K, D = marg.means.shape
     pairs = (D + 1) // 2
-    per = 4 * ((1 + 2 * pairs + 3) // 4)  # raw uint64 per particle, multiple of 4
+    per = _exact_raw_per(D)
     bg = np.random.Philox(key=as_seed(seed).generate_state(2, np.uint64))
     bg.advance(offset * (per // 4))  # advance() counts blocks of 4 raw draws
-    raw = bg.random_raw(n * per).reshape(n, per)
-    u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # in (0, 1)
-    comp = np.minimum(np.searchsorted(np.cumsum(marg.weights), u[:, 0]), K - 1)
-    rad = np.sqrt(-2.0 * np.log(u[:, 1 : 1 + pairs]))
-    ang = 2.0 * np.pi * u[:, 1 + pairs : 1 + 2 * pairs]
-    z = np.concatenate([rad * np.cos(ang), rad * np.sin(ang)], axis=1)[:, :D]
+    cw = np.cumsum(marg.weights)
     L = np.linalg.cholesky(marg.full_covariances())
     x = np.empty((n, D))
-    for k in range(K):  # per component: O(n D) memory, no (n, D, D) gather
-        idx = np.flatnonzero(comp == k)
-        if idx.size:
-            x[idx] = marg.means[k] + z[idx] @ L[k].T
+    for lo in range(0, n, EXACT_CHUNK):  # chunks: bounded temporaries, same draws
+        hi = min(n, lo + EXACT_CHUNK)
+        raw = bg.random_raw((hi - lo) * per).reshape(hi - lo, per)
+        u = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # (0, 1)
+        del raw
+        comp = np.minimum(np.searchsorted(cw, u[:, 0]), K - 1)
+        rad = np.sqrt(-2.0 * np.log(u[:, 1 : 1 + pairs]))
+        ang = 2.0 * np.pi * u[:, 1 + pairs : 1 + 2 * pairs]
+        z = np.concatenate([rad * np.cos(ang), rad * np.sin(ang)], axis=1)[:, :D]
+        xc = x[lo:hi]
+        for k in range(K):  # per component: no (n, D, D) gather
+            idx = np.flatnonzero(comp == k)
+            if idx.size:
+                xc[idx] = marg.means[k] + z[idx] @ L[k].T
     return x
 
 
@@ -120,7 +147,7 @@ def init_law(
         )
     if isinstance(init, str) and init == "exact":
         marg = process.marginal(target, t0)
-        child = as_seed(seed).spawn(1)[0]
+        child = child_seed(seed, 0)
         return InitLaw(x0=_exact_draws(marg, n, particle_offset, child))
     if init is None or isinstance(init, str):
         if init not in (None, "zero-data"):
@@ -363,7 +390,12 @@ def sample(
         isinstance(init, str) and init == "exact"
     )
     need = memory_estimate(
-        n, prep.D, tab.history, 8 if dtype == "float64" else 4, x0_given
+        n,
+        prep.D,
+        tab.history,
+        8 if dtype == "float64" else 4,
+        x0_given,
+        exact=isinstance(init, str) and init == "exact",
     )
     avail = available_memory()
     if avail is not None and need > avail:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._runtime import as_seed
+from .._runtime import child_seeds
 from .._validate import (
     as_float_array,
     check_int,
@@ -107,7 +107,7 @@ def _rho_mixture_mc(
     the weights are at most 2 and the regions between components, where
     :math:`|\dot s|` is large but :math:`p_t` small, are well sampled.
     """
-    kids = as_seed(seed).spawn(times.size)
+    kids = child_seeds(seed, times.size)
     rho = np.empty(times.size)
     rel = np.empty(times.size)
     third = np.empty(times.size)

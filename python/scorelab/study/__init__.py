@@ -62,9 +62,17 @@ default: isolates the sampler's error) or the data law (``reference = "data"``).
 
 Randomness: each (cell, replicate) draws its seed from
 ``numpy.random.SeedSequence(seed, spawn_key=H)`` where ``H`` is a SHA-256 hash
-of the canonical JSON of the cell's settings (labels excluded, every number as a
-float), so a cell's rows do not depend on the order of the lists, on resumes, or
-on the number of workers.
+of the canonical JSON of the cell's settings (labels excluded; a number is the
+same value whatever its type, ``1`` and ``1.0`` alike, encoded as a float, or
+exactly as ``{"__int__": "digits"}`` for an integer beyond ``2**53``; booleans
+and strings stay distinct), so a cell's rows do not depend on the order of the
+lists, on resumes, or on the number of workers.
+
+Size: a study may have at most :data:`MAX_CELLS` (10**6) cells, counted from
+its settings (per sweep, before any cell is built); a larger one is refused at
+once (raise the limit with ``max_cells=`` or ``scorelab run --max-cells N``).
+Tasks are generated lazily (:meth:`Study.iter_tasks`). Tables and lists may be
+nested at most :data:`MAX_DEPTH` deep.
 
 Output: ``.csv`` or ``.parquet`` (pyarrow). Each finished (cell, replicate) is
 written atomically (temporary file + :func:`os.replace`) to ``OUT.parts/``; at the
@@ -88,12 +96,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .execution import _dask_results, _Progress, check_dask, dask_client
-from .parse import PLOT_KEYS, SETTING_KEYS, _Parser
+from .parse import MAX_CELLS, PLOT_KEYS, SETTING_KEYS, _Parser
 from .presets import make_target
 from .results import (
     ResultTable,
@@ -115,7 +123,6 @@ from .schema import (
     SETTING_COLUMNS,
     TIMING_COLUMNS,
     StudyError,
-    _canon_json,
     convert_value,
 )
 from .tasks import BOUND_CONTEXT, Task, run_task
@@ -126,6 +133,8 @@ __all__ = [
     "EMPIRICAL_METRICS",
     "EXACT_METRICS",
     "INITS",
+    "MAX_CELLS",
+    "MAX_DEPTH",
     "OUTPUT_SUFFIXES",
     "PLOT_KEYS",
     "REFERENCES",
@@ -149,6 +158,30 @@ __all__ = [
 ]
 
 
+#: Deepest nesting of tables and lists accepted in a study.
+MAX_DEPTH = 32
+
+
+def _check_depth(data: Any, source: str) -> None:
+    """Refuse tables/lists nested deeper than :data:`MAX_DEPTH` (iteratively)."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        obj, key, depth = stack.pop()
+        if isinstance(obj, Mapping):
+            items: Iterable[tuple[str, Any]] = (
+                (f"{key}.{k}" if key else str(k), v) for k, v in obj.items()
+            )
+        elif isinstance(obj, (list, tuple)):
+            items = ((f"{key}[{i}]", v) for i, v in enumerate(obj))
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise StudyError(
+                source, key, f"nested more than {MAX_DEPTH} tables or lists deep"
+            )
+        stack.extend((v, k, depth + 1) for k, v in items)
+
+
 # ---------------------------------------------------------------------------
 # the study
 # ---------------------------------------------------------------------------
@@ -163,7 +196,12 @@ class Study:
     name : str
     seed : int
     tasks : list of Task
-        One per (cell, replicate), in a deterministic order.
+        One per (cell, replicate), in a deterministic order (a property, built
+        on first use; :meth:`iter_tasks` generates them lazily).
+    n_tasks : int
+        Number of tasks (``len(study)``), counted when the study is parsed.
+    n_cells : int
+        Number of distinct cells (tasks without the replicate).
     source : str
         File name (or ``"<dict>"``) used in messages.
     description : str
@@ -180,43 +218,93 @@ class Study:
 
     name: str
     seed: int
-    tasks: list[Task]
+    task_factory: Callable[[], Iterator[Task]] = dataclasses.field(repr=False)
+    n_tasks: int
+    n_cells: int
     source: str = "<dict>"
     description: str = ""
     out: str | None = None
     plot: dict[str, Any] | None = None
     threads: int | None = None
     metric_kinds: dict[str, str] = dataclasses.field(default_factory=dict)
+    _tasks: list[Task] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __repr__(self) -> str:
-        cells = len({t.id for t in self.tasks if t.replicate == 0})
         return (
-            f"Study(name={self.name!r}, seed={self.seed}, tasks={len(self.tasks)} "
-            f"({cells} cells), metrics={sorted(self.metric_kinds)}, "
+            f"Study(name={self.name!r}, seed={self.seed}, tasks={self.n_tasks} "
+            f"({self.n_cells} cells), metrics={sorted(self.metric_kinds)}, "
             f"source={self.source!r})"
         )
 
+    @property
+    def tasks(self) -> list[Task]:
+        """The tasks, one per (cell, replicate), in a deterministic order.
+
+        Built on first use (and kept); :meth:`iter_tasks` generates them
+        without keeping them, and parsing or counting never builds them all.
+        """
+        if self._tasks is None:
+            self._tasks = list(self.task_factory())
+        return self._tasks
+
+    def iter_tasks(self) -> Iterator[Task]:
+        """The tasks in order, generated lazily (see :attr:`tasks`)."""
+        if self._tasks is not None:
+            return iter(self._tasks)
+        return self.task_factory()
+
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Study:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        source: str = "<dict>",
+        *,
+        max_cells: int | None = MAX_CELLS,
+    ) -> Study:
         """Validate a study given as a dict (the TOML file's structure).
 
+        Parameters
+        ----------
+        data : mapping
+        source : str
+            Name used in messages (the file's name).
+        max_cells : int or None, default :data:`MAX_CELLS` (10**6)
+            Refuse a study with more cells (counted from the settings, per
+            sweep, before any cell is built); None: no limit.
+
         Raises
         ------
         StudyError
-            For an unknown key, a wrong type or an impossible combination; the
-            message names the source, the key and the allowed values.
+            For an unknown key, a wrong type, an impossible combination, too
+            many cells or too deep nesting; the message names the source, the
+            key and the allowed values.
         """
         stem = Path(source).stem if source != "<dict>" else "study"
-        return cls(**_Parser(data, source, stem).parse())
+        _check_depth(data, source)
+        try:
+            return cls(**_Parser(data, source, stem, max_cells).parse())
+        except RecursionError:
+            raise StudyError(source, "", "nested too deeply") from None
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike[str]) -> Study:
+    def from_toml(
+        cls, path: str | os.PathLike[str], *, max_cells: int | None = MAX_CELLS
+    ) -> Study:
         """Read and validate a TOML study file (see the module docstring).
+
+        Parameters
+        ----------
+        path : path
+        max_cells : int or None, default :data:`MAX_CELLS` (10**6)
+            Largest number of cells accepted (see :meth:`from_dict`).
 
         Raises
         ------
         StudyError
-            If the file is missing, is not valid TOML, or is not a valid study.
+            If the file is missing, is not valid TOML, is nested too deeply,
+            has more than ``max_cells`` cells, or is not a valid study.
         """
         source = str(path)
         try:
@@ -240,15 +328,14 @@ class Study:
             raise StudyError(source, "", f"cannot read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise StudyError(source, "", f"not valid TOML: {exc}") from None
-        return cls.from_dict(data, source)
+        except RecursionError:
+            raise StudyError(
+                source, "", f"not valid TOML: nested more than {MAX_DEPTH} deep"
+            ) from None
+        return cls.from_dict(data, source, max_cells=max_cells)
 
     def __len__(self) -> int:
-        return len(self.tasks)
-
-    @property
-    def n_cells(self) -> int:
-        """Number of distinct cells (tasks without the replicate)."""
-        return len({_canon_json(t.spec) for t in self.tasks})
+        return self.n_tasks
 
     def run(
         self,
@@ -292,7 +379,7 @@ class Study:
         nthreads = threads if threads is not None else self.threads
         if nthreads is None and dask is not None:
             nthreads = 1
-        tasks = [dataclasses.replace(t, threads=nthreads) for t in self.tasks]
+        tasks = [dataclasses.replace(t, threads=nthreads) for t in self.iter_tasks()]
         if isinstance(dask, str):
             check_dask(dask)
         store: _Store | None = None

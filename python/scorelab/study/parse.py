@@ -49,7 +49,7 @@ from .tasks import (
     _grid_times,
 )
 
-__all__ = ["PLOT_KEYS", "SETTING_KEYS"]
+__all__ = ["MAX_CELLS", "PLOT_KEYS", "SETTING_KEYS"]
 
 # keys of the study file -----------------------------------------------------
 #: Settings whose values span the product (scalar or list).
@@ -152,6 +152,35 @@ class _Choice:
     spec: Any
 
 
+@dataclasses.dataclass
+class _SweepPlan:
+    """A parsed sweep: its metrics, bounds, replicates and the product's axes."""
+
+    where: str
+    own: set[str]
+    metrics: list[dict[str, Any]]
+    bounds: list[dict[str, Any]]
+    reps: int
+    axes: list[tuple[tuple[str, ...], list[tuple[_Choice, ...]]]]
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells of the product (computed from the axes' lengths)."""
+        return math.prod(len(rows) for _, rows in self.axes)
+
+    def cells(self) -> Iterator[dict[str, _Choice]]:
+        """The cells of the product, in order, lazily."""
+        for combo in itertools.product(*(rows for _, rows in self.axes)):
+            cell: dict[str, _Choice] = {}
+            for (keys, _), values in zip(self.axes, combo):
+                cell.update(zip(keys, values))
+            yield cell
+
+
+#: Default largest number of cells of a study (``max_cells``).
+MAX_CELLS = 10**6
+
+
 # ---------------------------------------------------------------------------
 # a cell's tasks
 # ---------------------------------------------------------------------------
@@ -250,8 +279,15 @@ def cell_tasks(
 class _Parser:
     """Validates a study dict and expands it into tasks."""
 
-    def __init__(self, data: Mapping[str, Any], source: str, stem: str) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        source: str,
+        stem: str,
+        max_cells: int | None = MAX_CELLS,
+    ) -> None:
         self.source = source
+        self.max_cells = max_cells
         self.data = data
         self.stem = stem
         self.labels: dict[tuple[str, Any], str] = {}
@@ -326,9 +362,8 @@ class _Parser:
         defaults = {
             k: d[k] for k in _SWEEP_KEYS if k in d and k not in ("name", "targets")
         }
-        tasks: list[Task] = []
-        seen: set[str] = set()
         metric_labels: dict[str, str] = {}
+        plans: list[_SweepPlan] = []
         for i, sw in enumerate(sweeps):
             where = f"sweep[{i}]" if "sweep" in d else ""
             if "sweep" in d:
@@ -336,25 +371,68 @@ class _Parser:
             merged = dict(defaults)
             merged.update({k: v for k, v in sw.items() if k != "name"})
             self.own = set(sw) if "sweep" in d else set()
-            for task in self.expand(
-                merged, where, name, seed, replicates, threads, metric_labels
-            ):
-                if task.id not in seen:
-                    seen.add(task.id)
-                    task.index = len(tasks)
-                    tasks.append(task)
+            plans.append(self.plan(merged, where, replicates, metric_labels))
+        total = sum(pl.n_cells for pl in plans)
+        if self.max_cells is not None and total > self.max_cells:
+            raise self.err(
+                "",
+                f"the study has {total} cells (the product of its settings"
+                + (", summed over its sweeps" if len(plans) > 1 else "")
+                + f"), more than the limit of {self.max_cells}; split it into "
+                "smaller studies, or raise the limit (--max-cells N, or "
+                "max_cells= in Study.from_toml / Study.from_dict)",
+            )
+        # validate every cell (no task is kept) and count the distinct tasks
+        n_tasks = n_cells = 0
+        for task in self.iter_tasks(plans, name, seed, threads, check=True):
+            n_tasks += 1
+            n_cells += task.replicate == 0
         plot = self.parse_plot(d.get("plot"), metric_labels) if "plot" in d else None
+        source = self.source
+
+        def tasks() -> Iterator[Task]:
+            return self.iter_tasks(plans, name, seed, threads, check=False)
+
         return dict(
             name=name,
             seed=seed,
-            tasks=tasks,
-            source=self.source,
+            task_factory=tasks,
+            n_tasks=n_tasks,
+            n_cells=n_cells,
+            source=source,
             description=description,
             out=out,
             plot=plot,
             threads=threads,
             metric_kinds=metric_labels,
         )
+
+    def iter_tasks(
+        self,
+        plans: Sequence[_SweepPlan],
+        study: str,
+        seed: int,
+        threads: int | None,
+        check: bool,
+    ) -> Iterator[Task]:
+        """The study's distinct tasks in order, numbered, generated lazily;
+        ``check``: validate each cell first (:meth:`check_cell`)."""
+        seen: set[str] = set()
+        index = 0
+        for pl in plans:
+            self.own = pl.own
+            checked: set[str] = set()
+            for combo in pl.cells():
+                if check:
+                    self.check_cell(combo, pl.metrics, pl.bounds, pl.where, checked)
+                for task in cell_tasks(
+                    combo, pl.metrics, pl.bounds, pl.reps, study, seed, threads
+                ):
+                    if task.id not in seen:
+                        seen.add(task.id)
+                        task.index = index
+                        index += 1
+                        yield task
 
     def check_output(self, out: str, key: str) -> None:
         if Path(out).suffix.lower() not in OUTPUT_SUFFIXES:
@@ -410,16 +488,14 @@ class _Parser:
         return _Choice(name, _canon(spec_d))
 
     # -- one sweep -------------------------------------------------------
-    def expand(
+    def plan(
         self,
         sw: Mapping[str, Any],
         where: str,
-        study: str,
-        seed: int,
         default_reps: int,
-        threads: int | None,
         metric_labels: dict[str, str],
-    ) -> Iterator[Task]:
+    ) -> _SweepPlan:
+        """Parse one sweep's settings, metrics and bounds (no cell is built)."""
         choices: dict[str, list[_Choice]] = {}
         for key in SETTING_KEYS:
             if key == "targets":
@@ -458,11 +534,8 @@ class _Parser:
         reps = self.get_int(
             sw, "replicates", where if "replicates" in self.own else "", 1, default_reps
         )
-        combos = self.combinations(choices, sw.get("zip", []), self.kp(where, "zip"))
-        checked: set[str] = set()
-        for combo in combos:
-            self.check_cell(combo, metrics, bounds, where, checked)
-            yield from cell_tasks(combo, metrics, bounds, reps, study, seed, threads)
+        axes = self.combinations(choices, sw.get("zip", []), self.kp(where, "zip"))
+        return _SweepPlan(where, set(self.own), metrics, bounds, reps, axes)
 
     def parse_setting(self, key: str, v: Any, path: str) -> _Choice:
         if key == "targets":
@@ -713,6 +786,16 @@ class _Parser:
                     raise self.err(
                         p, f"metric {name!r} needs option(s) " + ", ".join(missing)
                     )
+                check = getattr(mod, "check_options", None)
+                if check is not None:
+                    try:
+                        check(name, opts)
+                    except (ValueError, TypeError) as exc:
+                        bad = [o for o in opts if o in str(exc)]
+                        raise self.err(
+                            _join(p, bad[0]) if bad else p,
+                            f"invalid option of metric {name!r}: {exc}",
+                        ) from None
             lab = label or name
             if lab in seen:
                 raise self.err(
@@ -780,7 +863,8 @@ class _Parser:
     # -- product -----------------------------------------------------------
     def combinations(
         self, choices: dict[str, list[_Choice]], zips: Any, path: str
-    ) -> list[dict[str, _Choice]]:
+    ) -> list[tuple[tuple[str, ...], list[tuple[_Choice, ...]]]]:
+        """The axes of the product: (setting names, their rows of values)."""
         if not isinstance(zips, list) or not all(isinstance(g, list) for g in zips):
             raise self.err(
                 path, 'expected a list of lists of setting names, e.g. [["steps", "n"]]'
@@ -820,13 +904,7 @@ class _Parser:
                     for i in range(n)
                 ]
                 axes.append((group, rows))
-        out = []
-        for combo in itertools.product(*(rows for _, rows in axes)):
-            cell: dict[str, _Choice] = {}
-            for (keys, _), values in zip(axes, combo):
-                cell.update(zip(keys, values))
-            out.append(cell)
-        return out
+        return axes
 
     def check_cell(
         self,

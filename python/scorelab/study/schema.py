@@ -117,9 +117,23 @@ class StudyError(ValueError):
 # ---------------------------------------------------------------------------
 # canonical JSON and hashing
 # ---------------------------------------------------------------------------
+#: Largest magnitude up to which every integer is an exact float.
+_EXACT_FLOAT_INT = 2**53
+
+
 def _canon(obj: Any) -> Any:
-    """JSON-able canonical form: sorted dicts, lists, every number a float."""
+    """JSON-able canonical form: sorted dicts, lists, numbers as floats.
+
+    A number is the same value whatever its type (``1`` and ``1.0`` are one
+    number), encoded as a float; an integer beyond ``2**53`` in magnitude, which
+    a float cannot hold exactly, is encoded exactly as ``{"__int__": "digits"}``
+    (so ``2**60`` and ``2**60 + 1`` differ, and smaller integers keep the
+    encoding, hence the task ids, they always had). Booleans stay booleans and
+    strings stay strings (``1``, ``True`` and ``"1"`` all differ).
+    """
     if isinstance(obj, Mapping):
+        if "__int__" in obj:
+            raise TypeError("'__int__' is a reserved key")
         return {str(k): _canon(obj[k]) for k in sorted(obj, key=str)}
     if isinstance(obj, np.ndarray):
         return _canon(obj.tolist())
@@ -127,6 +141,11 @@ def _canon(obj: Any) -> Any:
         return [_canon(v) for v in obj]
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
+    if isinstance(obj, numbers.Integral):
+        v = int(obj)
+        if abs(v) <= _EXACT_FLOAT_INT:
+            return float(v)
+        return {"__int__": str(v)}
     if isinstance(obj, numbers.Real):
         return float(obj)
     if obj is None or isinstance(obj, str):
