@@ -22,6 +22,7 @@ import argparse
 import importlib
 import importlib.util
 import platform
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -62,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="skip cells already finished in the output (default: on); "
-        "--no-resume starts fresh",
+        "--no-resume recomputes this study's cells (other studies' rows are kept)",
+    )
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow replacing an output that is not a scorelab table, and "
+        "dropping rows of this study whose cells are no longer in it",
     )
     r.add_argument("--threads", type=int, help="CPU threads per cell")
     r.add_argument(
@@ -141,6 +148,18 @@ def _save(fig: Any, path: str, dpi: int) -> None:
     fig.savefig(path, dpi=dpi)
 
 
+def _safe_name(name: str) -> str:
+    """A study name as a file name in the current folder.
+
+    Keeps ``[A-Za-z0-9._-]`` and replaces anything else (path separators
+    included) by ``_``, and leading dots too, so that the default output of a
+    study named e.g. ``../../x`` stays in the working directory.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    safe = re.sub(r"^\.+", lambda m: "_" * len(m.group()), safe)
+    return safe or "study"
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .study import Study, format_summary, table_format
 
@@ -149,7 +168,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     study = Study.from_toml(
         args.study, **({} if args.max_cells is None else {"max_cells": args.max_cells})
     )
-    out = args.out or study.out or f"{study.name}.csv"
+    out = args.out or study.out or f"{_safe_name(study.name)}.csv"
     try:
         suffix = table_format(out)
     except ValueError as exc:
@@ -179,6 +198,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     table = study.run(
         out,
         resume=args.resume,
+        overwrite=args.overwrite,
         dask=args.dask,
         progress=False if args.quiet else None,
         threads=args.threads,
@@ -190,7 +210,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from .plots import plot_convergence
 
         kwargs, dpi = _plot_kwargs(study.plot or {})
-        path = args.plot or (study.plot or {}).get("out", f"{study.name}.png")
+        path = args.plot or (study.plot or {}).get(
+            "out", f"{_safe_name(study.name)}.png"
+        )
         try:
             fig = plot_convergence(table, **kwargs)
             _save(fig, path, dpi)

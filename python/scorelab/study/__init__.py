@@ -9,7 +9,7 @@ metric) becomes one row of a long table::
 
     study task target dim process scheme grid steps T delta score_error init n
     replicate seed metric kind estimate stderr wall_time_s particle_steps_per_s
-    scorelab_version build_info
+    scorelab_version build_info task_rows
 
 Study file (every setting may be a scalar or a list)::
 
@@ -78,9 +78,13 @@ Output: ``.csv`` or ``.parquet`` (pyarrow). Each finished (cell, replicate) is
 written atomically (temporary file + :func:`os.replace`) to ``OUT.parts/``; at the
 end the parts are consolidated atomically into ``OUT`` and removed. A rerun into
 the same output skips the finished cells (those in ``OUT.parts/`` or already in
-``OUT``), so a run killed at any point (even by SIGKILL) resumes with no lost,
+``OUT``, where a task counts only when all of its ``task_rows`` rows are present
+and parse), so a run killed at any point (even by SIGKILL) resumes with no lost,
 duplicated or corrupted rows; the final table equals an uninterrupted run's
-(timing columns aside).
+(timing columns aside). ``OUT`` may hold rows of other studies (column
+``study``): they are kept, in their order. A file that is not a result table, or
+rows of this study whose tasks it no longer has, are refused with
+:class:`StudyError` unless ``overwrite=True``.
 
 Package layout: :mod:`~scorelab.study.schema` (columns, canonical hashing,
 :class:`StudyError`), :mod:`~scorelab.study.presets` (target presets, registries,
@@ -342,6 +346,7 @@ class Study:
         out: str | os.PathLike[str] | None = None,
         *,
         resume: bool = True,
+        overwrite: bool = False,
         dask: str | Any | None = None,
         progress: bool | None = None,
         threads: int | None = None,
@@ -355,8 +360,14 @@ class Study:
             ``.csv`` or ``.parquet`` output. Without it nothing is written and
             nothing is resumed.
         resume : bool, default True
-            Skip tasks already finished in ``out`` or its part files; False
-            deletes them first and starts fresh.
+            Skip tasks already finished in ``out`` or its part files (a task
+            counts as finished only when all of its rows are present and
+            parse); False recomputes every task of this study. Rows of other
+            studies in ``out`` are kept either way.
+        overwrite : bool, default False
+            Allow replacing an ``out`` that is not a result table, and dropping
+            rows of this study whose tasks are no longer in it; without it
+            both are refused with :class:`StudyError` before any work.
         dask : str or distributed.Client, optional
             Run tasks on Dask: ``"local"``, ``"local:N"``, a scheduler address,
             or a client.
@@ -388,16 +399,15 @@ class Study:
             table_format(out)
             if table_format(out) != ".csv":
                 _need_pyarrow()
-            store = _Store(Path(out))
+            store = _Store(Path(out), self.name, overwrite=overwrite)
             store.open(resume)
-            done = store.load({t.id for t in tasks})
         try:
+            if store is not None:
+                done = store.load({t.id for t in tasks}, resume)
+                if log is not None:
+                    for note in store.notes:
+                        log(note)
             pending = [t for t in tasks if t.id not in done]
-            if log is not None and store is not None and store.dropped:
-                log(
-                    f"{out}: {store.dropped} rows of cells that are not in this "
-                    "study will be dropped from it"
-                )
             if log is not None and len(pending) < len(tasks):
                 log(
                     f"resuming: {len(tasks) - len(pending)} of {len(tasks)} tasks "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
+import io
 import json
 import math
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +21,7 @@ from .schema import (
     COLUMNS,
     OUTPUT_SUFFIXES,
     SETTING_COLUMNS,
+    StudyError,
     convert_value,
 )
 
@@ -266,84 +268,282 @@ def write_results(
             tmp.unlink()
 
 
-class _Store:
-    """Part files of finished tasks next to the output, and the final table."""
+class _NotATable(Exception):
+    """A file at the output path that is not a scorelab result table."""
 
-    def __init__(self, out: Path) -> None:
+
+#: Columns a file must have to count as a scorelab result table (``task_rows``
+#: is absent from tables written before it existed).
+_REQUIRED = tuple(c for c in COLUMNS if c != "task_rows")
+
+
+def _check_columns(columns: Sequence[str]) -> None:
+    missing = [c for c in _REQUIRED if c not in columns]
+    if missing:
+        raise _NotATable(
+            "it is not a scorelab result table (missing columns: "
+            + ", ".join(missing[:5])
+            + (", ..." if len(missing) > 5 else "")
+            + ")"
+        )
+
+
+def _scan_table(path: Path) -> tuple[list[str], list[dict[str, Any]], int]:
+    """Columns, the rows that parse, and the number of mangled rows of a table.
+
+    A CSV row is mangled when it has the wrong number of fields, a value that
+    does not convert to its column's type, or (the last line) no line
+    terminator. Raises :class:`_NotATable` for a file without the columns of a
+    result table, or one that cannot be read at all.
+    """
+    if table_format(path) != ".csv":
+        try:
+            table = read_results(path)
+        except Exception as exc:
+            raise _NotATable(f"it cannot be read as a table ({exc})") from None
+        _check_columns(table.columns)
+        return table.columns, table.rows, 0
+    data = path.read_bytes()
+    if not data:
+        return list(COLUMNS), [], 0
+    mangled = 0
+    if not data.endswith(b"\n"):  # cut short: the last line is incomplete
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            raise _NotATable("it has no complete header line")
+        data, mangled = data[:cut], 1
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotATable("it is not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        columns = next(reader)
+        records = list(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise _NotATable(f"it cannot be read as CSV ({exc})") from None
+    _check_columns(columns)
+    rows = []
+    for rec in records:
+        if len(rec) != len(columns):
+            mangled += 1
+            continue
+        try:
+            rows.append({c: convert_value(c, v) for c, v in zip(columns, rec)})
+        except ValueError:
+            mangled += 1
+    return columns, rows, mangled
+
+
+class _Store:
+    """Part files of finished tasks next to the output, and the final table.
+
+    The output may hold the rows of several studies (column ``study``): only
+    the rows of ``study`` are replaced; the others are written back unchanged,
+    in their order. One writer at a time: an exclusive lock on
+    ``OUT.parts/.lock``.
+    """
+
+    #: attempts to lock a lock file that is still the one at its path
+    _LOCK_TRIES = 50
+
+    def __init__(self, out: Path, study: str = "", overwrite: bool = False) -> None:
         self.out = out
+        self.study = study
+        self.overwrite = overwrite
         self.parts = out.with_name(out.name + ".parts")
         self._lock: IO[str] | None = None
         self.dropped = 0
+        self.notes: list[str] = []
+        self.columns: list[str] = list(COLUMNS)
+        self.others: list[dict[str, Any]] = []
+        self.position = 0
+        self.replace_file = False
+        self._wanted: set[str] = set()
 
-    def open(self, resume: bool) -> None:
+    # -- locking -----------------------------------------------------------
+    def open(self, resume: bool = True) -> None:
+        """Take the lock and remove stale temporary files of this output.
+
+        ``resume`` is kept for compatibility: what a fresh start discards is
+        decided by :meth:`load`.
+        """
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.parts.mkdir(exist_ok=True)
-        self._lock = open(self.parts / ".lock", "w")
-        try:
-            import fcntl
+        lock_path = self.parts / ".lock"
+        for _ in range(self._LOCK_TRIES):
+            self.parts.mkdir(exist_ok=True)
+            try:
+                fh = open(lock_path, "w")
+            except FileNotFoundError:  # the folder went away meanwhile
+                continue
+            try:
+                import fcntl
 
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # pragma: no cover - not POSIX
-            pass
-        except OSError:
-            self._lock.close()
-            self._lock = None
-            raise RuntimeError(
-                f"another scorelab run is writing to {self.out} (lock held on "
-                f"{self.parts / '.lock'})"
-            ) from None
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except ImportError:  # pragma: no cover - not POSIX
+                pass
+            except OSError:
+                fh.close()
+                raise RuntimeError(
+                    f"another scorelab run is writing to {self.out} (lock held on "
+                    f"{lock_path})"
+                ) from None
+            # the previous holder may have removed the file between our open
+            # and our lock: then we hold a lock nobody else can see; retry
+            st = os.fstat(fh.fileno())
+            try:
+                cur = os.stat(lock_path)
+            except FileNotFoundError:
+                fh.close()
+                continue
+            if (st.st_ino, st.st_dev) != (cur.st_ino, cur.st_dev):
+                fh.close()
+                continue
+            self._lock = fh
+            break
+        else:  # pragma: no cover - a lock file replaced over and over
+            raise RuntimeError(f"could not lock {lock_path}")
         for p in self.parts.glob(".*.tmp"):
             p.unlink(missing_ok=True)
-        if not resume:
-            for p in self.parts.glob("*.json"):
-                p.unlink()
-            self.out.unlink(missing_ok=True)
+        # temporary files of a final write killed before its os.replace: with
+        # the lock held no other run of this output is writing one
+        for p in self.out.parent.glob(f".{glob.escape(self.out.name)}.*.tmp"):
+            p.unlink(missing_ok=True)
+
+    def _before_release(self) -> None:
+        """Hook between the clean-up and the release of the lock (tests)."""
 
     def close(self) -> None:
-        """Release the lock; remove the parts folder if it holds no parts."""
+        """Remove the parts folder if it holds no parts; then release the lock.
+
+        The lock is released last, so that no other run can lock a lock file
+        that is about to be removed.
+        """
         if self._lock is None:
             return
-        self._lock.close()
-        self._lock = None
-        if not any(self.parts.glob("*.json")):
-            (self.parts / ".lock").unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                self.parts.rmdir()
+        try:
+            if not any(self.parts.glob("*.json")):
+                (self.parts / ".lock").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.parts.rmdir()
+            self._before_release()
+        finally:
+            self._lock.close()
+            self._lock = None
 
-    def load(self, wanted: set[str]) -> dict[str, list[dict[str, Any]]]:
-        """Rows of finished tasks (from the output, then the part files)."""
-        done: dict[str, list[dict[str, Any]]] = {}
+    # -- reading -----------------------------------------------------------
+    def _refuse(self, message: str) -> StudyError:
+        return StudyError(str(self.out), "", message)
+
+    def load(
+        self, wanted: set[str], resume: bool = True
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Rows of finished tasks (from the output, then the part files).
+
+        Also keeps the rows of other studies for :meth:`finish`. Raises
+        :class:`StudyError` (before any work) for an output that is not a
+        result table, or that holds rows of this study whose tasks are not in
+        it, unless ``overwrite``.
+        """
+        self._wanted = set(wanted)
+        self.notes = []
         self.dropped = 0
+        self.others = []
+        self.position = 0
+        self.replace_file = False
+        mine: dict[str, list[dict[str, Any]]] = {}
         if self.out.exists():
             try:
-                table = read_results(self.out)
-            except Exception as exc:  # unreadable: recompute everything
-                print(
-                    f"scorelab: ignoring unreadable {self.out}: {exc}", file=sys.stderr
+                columns, rows, mangled = _scan_table(self.out)
+            except _NotATable as exc:
+                if not self.overwrite:
+                    raise self._refuse(
+                        f"{exc}; refusing to replace it (use --overwrite, or "
+                        "overwrite=True, to replace it, or choose another --out)"
+                    ) from None
+                self.notes.append(f"{self.out}: {exc}; replacing it (--overwrite)")
+                self.replace_file = True
+                columns, rows, mangled = list(COLUMNS), [], 0
+            self.columns = [*COLUMNS, *(c for c in columns if c not in COLUMNS)]
+            if mangled:
+                self.notes.append(
+                    f"{self.out}: dropping {mangled} mangled row"
+                    f"{'s' if mangled != 1 else ''} (cut short or not parsing)"
                 )
-            else:
-                for r in table.rows:
-                    if r.get("task") in wanted:
-                        done.setdefault(r["task"], []).append(
-                            {c: r.get(c) for c in COLUMNS}
-                        )
-                    else:
-                        self.dropped += 1
+            stale = 0
+            stale_tasks: set[Any] = set()
+            for r in rows:
+                if r.get("study") != self.study:
+                    self.others.append(r)
+                elif r.get("task") in wanted:
+                    if not mine:
+                        self.position = len(self.others)
+                    mine.setdefault(r["task"], []).append(r)
+                else:
+                    stale += 1
+                    stale_tasks.add(r.get("task"))
+            if stale:
+                if not self.overwrite:
+                    raise self._refuse(
+                        f"{stale} rows ({len(stale_tasks)} tasks) of study "
+                        f"{self.study!r} belong to tasks that are not in this "
+                        "study (was the study file "
+                        "edited?); use --overwrite (overwrite=True) to drop them, "
+                        "or another --out"
+                    )
+                self.dropped = stale
+                self.notes.append(
+                    f"{self.out}: dropping {stale} rows of study {self.study!r} "
+                    "whose tasks are not in this study (--overwrite)"
+                )
+            if not mine:
+                self.position = len(self.others)
+        done: dict[str, list[dict[str, Any]]] = {}
+        if resume:
+            incomplete = unverifiable = 0
+            for tid, rs in mine.items():
+                counts = {r.get("task_rows") for r in rs}
+                if counts == {len(rs)}:
+                    done[tid] = [{c: r.get(c) for c in COLUMNS} for r in rs]
+                elif None in counts:
+                    unverifiable += 1
+                else:
+                    incomplete += 1
+            if incomplete:
+                self.notes.append(
+                    f"recomputing {incomplete} task"
+                    f"{'s' if incomplete != 1 else ''} whose rows in {self.out} "
+                    "are incomplete"
+                )
+            if unverifiable:
+                self.notes.append(
+                    f"recomputing {unverifiable} task"
+                    f"{'s' if unverifiable != 1 else ''} whose rows in {self.out} "
+                    "have no row count (written by an older scorelab) and cannot "
+                    "be verified"
+                )
         for p in sorted(self.parts.glob("*.json")):
             try:
                 payload = json.loads(p.read_text())
                 tid = payload["task"]
-                rows = payload["rows"]
-                if p.stem != tid or not isinstance(rows, list):
+                rows_ = payload["rows"]
+                if p.stem != tid or not isinstance(rows_, list) or not rows_:
                     raise ValueError("inconsistent part file")
-                rows = [{c: r[c] for c in COLUMNS} for r in rows]
+                rows_ = [{c: r[c] for c in COLUMNS} for r in rows_]
+                if any(r["task_rows"] != len(rows_) for r in rows_):
+                    raise ValueError("incomplete part file")
             except Exception:
                 p.unlink(missing_ok=True)  # a corrupted part: recompute the task
                 continue
-            if tid in wanted:
-                done[tid] = rows
+            if rows_[0]["study"] != self.study:
+                continue  # another study's part: not ours to judge
+            if tid not in wanted or not resume:
+                p.unlink(missing_ok=True)  # stale, or a fresh start
+                continue
+            done[tid] = rows_
         return done
 
+    # -- writing -----------------------------------------------------------
     def write_part(self, task_id: str, rows: list[dict[str, Any]]) -> None:
         path = self.parts / f"{task_id}.json"
         tmp = self.parts / f".{task_id}.{os.getpid()}.tmp"
@@ -354,9 +554,15 @@ class _Store:
         os.replace(tmp, path)
 
     def finish(self, table: ResultTable) -> None:
-        write_results(table, self.out)
-        for p in self.parts.glob("*.json"):
-            p.unlink(missing_ok=True)
+        """Write the other studies' rows with this study's, then clean up."""
+        rows = [
+            *self.others[: self.position],
+            *table.rows,
+            *self.others[self.position :],
+        ]
+        write_results(ResultTable(rows, self.columns), self.out)
+        for tid in self._wanted:
+            (self.parts / f"{tid}.json").unlink(missing_ok=True)
         self.close()
 
 

@@ -57,10 +57,11 @@ COLUMNS: tuple[str, ...] = (
     "particle_steps_per_s",
     "scorelab_version",
     "build_info",
+    "task_rows",
 )
 #: Columns that differ between otherwise identical runs.
 TIMING_COLUMNS: tuple[str, ...] = ("wall_time_s", "particle_steps_per_s")
-_INT_COLUMNS = frozenset({"dim", "steps", "n", "replicate", "seed"})
+_INT_COLUMNS = frozenset({"dim", "steps", "n", "replicate", "seed", "task_rows"})
 _FLOAT_COLUMNS = frozenset(
     {"T", "delta", "estimate", "stderr", "wall_time_s", "particle_steps_per_s"}
 )

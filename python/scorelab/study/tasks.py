@@ -238,6 +238,7 @@ def run_task(task: Task) -> list[dict[str, Any]]:
         **task.labels,
         "replicate": task.replicate,
         "seed": task.seed,
+        "task_rows": 0,  # set below: the number of rows of this task
     }
     rows: list[dict[str, Any]] = []
 
@@ -319,4 +320,6 @@ def run_task(task: Task) -> list[dict[str, Any]]:
             add(b["label"], "bound", total, 0.0, wall, math.nan)
             for k, v in terms.items():
                 add(f"{b['label']}:{k}", "bound_term", v, 0.0, wall, math.nan)
+    for r in rows:
+        r["task_rows"] = len(rows)
     return rows
