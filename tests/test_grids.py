@@ -211,6 +211,7 @@ def test_user_arrays() -> None:
         ([1.0, math.nan, 0.1], "finite"),
         ([1.0, 0.5, math.inf], "finite"),
         ([1.0, 0.5, -0.1], "decreasing|positive"),
+        ([1.0, 0.5, 0.0], "positive"),
         ([[1.0, 0.5], [0.4, 0.1]], "1-D"),
         ([1.0], "at least 2"),
         ([], "at least 2"),
@@ -247,8 +248,8 @@ def test_grids_ending_at_zero() -> None:
     for kind in ("logsnr", "karras", "exponential"):
         with pytest.raises(ValueError, match="delta"):
             grid(kind, 5, process=VP(), delta=0.0)
-    # explicit arrays: grid() accepts t_N = 0, validate_grid only on request
-    np.testing.assert_array_equal(grid([1.0, 0.5, 0.0]), [1.0, 0.5, 0.0])
+    # explicit arrays: validate_grid (and grid(array)) accept t_N = 0 only on
+    # request; compile_scheme (sample, exact_law) requests it
     with pytest.raises(ValueError, match="positive"):
         validate_grid([1.0, 0.5, 0.0])
     assert validate_grid([1.0, 0.0], allow_zero=True)[-1] == 0.0

@@ -196,7 +196,8 @@ def grid(
     ----------
     kind : {"uniform", "logsnr", "karras", "power", "exponential"} or array_like
         Schedule (see the module docstring for the formulas), or an explicit grid,
-        which is validated with :func:`validate_grid` (``allow_zero=True``) and
+        which is validated with :func:`validate_grid` (so it must end at a
+        positive time; pass an array ending at 0 directly to the samplers) and
         returned as a copy; then
         ``steps``, ``T`` and ``rho`` must be left as ``None`` (``delta`` is
         ignored).
@@ -252,7 +253,7 @@ def grid(
                 raise ValueError(
                     f"{name} must be None when an explicit grid array is given"
                 )
-        return validate_grid(kind, process, allow_zero=True)
+        return validate_grid(kind, process)
     if kind not in GRID_KINDS:
         raise ValueError(
             f"kind must be one of {', '.join(map(repr, GRID_KINDS))} or an array "
