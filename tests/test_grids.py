@@ -154,7 +154,7 @@ def test_T_defaults_and_bounds() -> None:
     with pytest.raises(ValueError, match="delta"):
         grid("uniform", 4, T=1.0, delta=1.0)
     with pytest.raises(ValueError, match="delta"):
-        grid("uniform", 4, T=1.0, delta=0.0)
+        grid("logsnr", 4, process=VP(), delta=0.0)
     with pytest.raises(ValueError, match="T"):
         grid("uniform", 4, T=math.nan)
     with pytest.raises(ValueError, match="rho"):
@@ -235,3 +235,62 @@ def test_user_arrays_against_process() -> None:
         grid([1.0, 0.5], T=1.0)
     with pytest.raises(TypeError, match="t"):
         validate_grid(np.array(["1.0", "0.5"]))
+
+
+# ---------------------------------------------------------------------------
+# grids ending at t = 0 and grids by evaluation budget
+# ---------------------------------------------------------------------------
+def test_grids_ending_at_zero() -> None:
+    for kind in ("uniform", "power"):
+        t = grid(kind, 5, T=1.0, delta=0.0)
+        _check(t, 5, 1.0, 0.0)
+    np.testing.assert_array_equal(grid("power", 2, T=4.0, delta=0.0), [4.0, 1.0, 0.0])
+    for kind in ("logsnr", "karras", "exponential"):
+        with pytest.raises(ValueError, match="delta"):
+            grid(kind, 5, process=VP(), delta=0.0)
+    # explicit arrays: validate_grid (and grid(array)) accept t_N = 0 only on
+    # request; compile_scheme (sample, exact_law) requests it
+    with pytest.raises(ValueError, match="positive"):
+        validate_grid([1.0, 0.5, 0.0])
+    assert validate_grid([1.0, 0.0], allow_zero=True)[-1] == 0.0
+    with pytest.raises(ValueError, match="decreasing|positive"):
+        validate_grid([1.0, 0.5, -0.1], allow_zero=True)
+
+
+def test_grid_by_nfe() -> None:
+    from scorelab.schemes import scheme_nfe
+
+    p = VP()
+    cases = {
+        ("ddim", 20): 20,
+        ("heun", 21): 10,
+        ("rk4", 20): 5,
+        ("rk4", 23): 5,
+        ("dpm-solver-3", 10): 3,
+        ("dpm-solver++-3m", 20): 19,  # one warm-up evaluation
+        ("deis-3", 2): 1,
+        ("unipc-2", 7): 7,
+    }
+    for (scheme, nfe), steps in cases.items():
+        t = grid("logsnr", nfe=nfe, scheme=scheme, process=p)
+        assert t.shape == (steps + 1,), scheme
+        assert scheme_nfe(scheme, steps, p) <= nfe < scheme_nfe(scheme, steps + 1, p)
+    opts = {"predictor": "heun", "corrector_steps": 2}
+    t = grid("uniform", nfe=41, scheme="pc", scheme_options=opts, process=p)
+    assert t.shape == (11,) and scheme_nfe("pc", 10, p, **opts) == 40
+    # the budget is independent of the grid kind and of the process
+    assert grid("uniform", nfe=8, scheme="heun", T=1.0).shape == (5,)
+    with pytest.raises(ValueError, match="too small"):
+        grid("uniform", nfe=3, scheme="rk4", process=p)
+    with pytest.raises(ValueError, match="either steps or nfe"):
+        grid("uniform", 4, nfe=8, scheme="heun", process=p)
+    with pytest.raises(ValueError, match="together"):
+        grid("uniform", nfe=8, process=p)
+    with pytest.raises(ValueError, match="together"):
+        grid("uniform", scheme="heun", process=p)
+    with pytest.raises(ValueError, match="known schemes"):
+        grid("uniform", nfe=8, scheme="nope", process=p)
+    with pytest.raises(ValueError, match="nfe"):
+        grid("uniform", nfe=0, scheme="heun", process=p)
+    with pytest.raises(ValueError, match="nfe"):
+        grid([1.0, 0.5], nfe=4, scheme="heun")

@@ -10,9 +10,15 @@ from scorelab.cld import CLD
 from scorelab.exact import exact_law
 from scorelab.grids import grid
 from scorelab.metrics_gaussian import w2_gaussian
-from scorelab.processes import VE, VP, SubVP, VEQuadratic
+from scorelab.processes import OU, VE, VP, SubVP, VEQuadratic
 from scorelab.sample import sample
-from scorelab.schemes import SCHEMES, compile_scheme, scheme_names
+from scorelab.schemes import (
+    SCHEMES,
+    check_zero_time_scores,
+    compile_scheme,
+    scheme_names,
+    zero_time_schemes,
+)
 from scorelab.targets import Gaussian
 
 PROCS = [VP(), VE(), SubVP()]
@@ -152,6 +158,7 @@ def test_score_evaluation_counts():
     counts = {
         "ddim": N,
         "heun": 2 * N,
+        "rk4": 4 * N,
         "dpm-solver-2": 2 * N,
         "dpm-solver-3": 3 * N,
         "dpm-solver++-2m": N,
@@ -459,3 +466,120 @@ def test_bad_input_messages():
         compile_scheme("unipc-2", proc, g, solver_type="bh3")
     with pytest.raises(ValueError, match="valid options: eta"):
         compile_scheme("pc", proc, g, predictor="ddim", predictor_options={"x": 1})
+
+
+# ---------------------------------------------------------------------------
+# ddpm variants: one step in closed form
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("beta", ["exact", "riemann"])
+@pytest.mark.parametrize("variance", ["posterior", "beta"])
+@pytest.mark.parametrize("proc", [OU(), VP()], ids=["OU", "VP"])
+def test_ddpm_variants_one_step(proc, beta, variance):
+    """One ddpm step from the exact p_{t_hi} of a 1-D Gaussian target, by hand.
+
+    x ~ N(a_hi m, S) with S = a_hi^2 v0 + s_hi^2, score s(x) = -(x - a_hi m)/S;
+    x' = A x + B s(x) + sqrt(V) xi with A = 1/a, B = v/a and
+    exact: a = alpha_hi/alpha_lo, v = sigma_hi^2 - a^2 sigma_lo^2;
+    riemann: v = beta_k = 2 h f(t_hi), a = sqrt(1 - beta_k);
+    V = (sigma_lo^2/sigma_hi^2) v (posterior) or v (beta).
+    """
+    m, v0 = 0.7, 0.3
+    tg = Gaussian([m], [[v0]])
+    t_hi, t_lo = 0.4, 0.3
+    al_hi, al_lo = float(proc.alpha(t_hi)), float(proc.alpha(t_lo))
+    s2_hi, s2_lo = float(proc.sigma2(t_hi)), float(proc.sigma2(t_lo))
+    if beta == "exact":
+        a = al_hi / al_lo
+        v = s2_hi - a * a * s2_lo
+    else:
+        v = 2.0 * (t_hi - t_lo) * float(proc.f(t_hi))
+        a = np.sqrt(1.0 - v)
+    V = s2_lo / s2_hi * v if variance == "posterior" else v
+    S = al_hi**2 * v0 + s2_hi
+    mean = al_hi * m / a
+    var = (1.0 / a - v / (a * S)) ** 2 * S + V
+    law = exact_law(
+        tg, proc, "ddpm", [t_hi, t_lo], init="exact", beta=beta, variance=variance
+    )
+    assert law.mean[0] == pytest.approx(mean, rel=1e-12)
+    assert law.cov[0, 0] == pytest.approx(var, rel=1e-12)
+    tab = compile_scheme("ddpm", proc, [t_hi, t_lo], beta=beta, variance=variance)
+    assert tab.options == {"beta": beta, "variance": variance}
+
+
+def test_ddpm_default_and_option_errors():
+    proc = VP()
+    g = grid("uniform", 8, process=proc)
+    d = compile_scheme("ddpm", proc, g)
+    e = compile_scheme("ddpm", proc, g, beta="exact", variance="posterior")
+    for name in ("Y", "B", "C"):
+        np.testing.assert_array_equal(getattr(d, name), getattr(e, name))
+    # riemann and exact agree to first order in h
+    fine = grid("uniform", 400, process=proc)
+    r = compile_scheme("ddpm", proc, fine, beta="riemann")
+    x = compile_scheme("ddpm", proc, fine)
+    assert np.max(np.abs(r.Y - x.Y)) < 1e-3
+    for p in (VE(), SubVP(), VEQuadratic()):
+        with pytest.raises(ValueError, match="VP-type"):
+            compile_scheme("ddpm", p, grid("uniform", 8, process=p), beta="riemann")
+    with pytest.raises(ValueError, match="beta_k"):
+        compile_scheme("ddpm", proc, grid("uniform", 2, process=proc), beta="riemann")
+    with pytest.raises(ValueError, match="beta must be"):
+        compile_scheme("ddpm", proc, g, beta="midpoint")
+    with pytest.raises(ValueError, match="variance must be"):
+        compile_scheme("ddpm", proc, g, variance="learned")
+
+
+# ---------------------------------------------------------------------------
+# grids ending at t = 0
+# ---------------------------------------------------------------------------
+def _at_zero_cfgs() -> list[tuple[str, dict]]:
+    return [(n, {}) for n in zero_time_schemes()] + [
+        ("heun", {"s_churn": 1.0}),
+        ("ddpm", {"variance": "beta"}),
+        ("pc", {"predictor": "rk4"}),
+    ]
+
+
+@pytest.mark.parametrize("cfg", _at_zero_cfgs(), ids=_cid)
+@pytest.mark.parametrize("proc", [VP(), VE()], ids=["VP", "VE"])
+def test_grid_ending_at_zero(target, cfg, proc):
+    """Every scheme not written in log-SNR runs to t = 0: finite law and samples,
+    close to the data for 40 uniform steps on VP (VE's uniform grid is coarse)."""
+    name, opts = cfg
+    g = grid("uniform", 40, process=proc, delta=0.0)
+    tab = compile_scheme(name, proc, g, **opts)
+    at_end = bool(np.any(tab.stage_times == 0.0))
+    assert at_end == (name in ("heun", "rk4", "pc")), name
+    check_zero_time_scores(tab, target, proc)
+    law = exact_law(target, proc, name, g, **opts)
+    assert np.all(np.isfinite(law.mean)) and np.all(np.isfinite(law.cov))
+    if isinstance(proc, VP):
+        ref = target.noised(proc, 0.0)
+        assert w2_gaussian(law.mean, law.cov, ref.mean, ref.cov) < 0.2
+    x = sample(target, proc, name, g, 500, seed=4, **opts)
+    assert np.all(np.isfinite(x))
+
+
+def test_grid_ending_at_zero_refusals(target):
+    proc = VP()
+    g = grid("uniform", 10, process=proc, delta=0.0)
+    for name in scheme_names():
+        if name in zero_time_schemes():
+            continue
+        with pytest.raises(ValueError, match="t = 0") as exc:
+            compile_scheme(name, proc, g)
+        assert name in str(exc.value) and "rk4" in str(exc.value)
+    with pytest.raises(ValueError, match="t = 0"):
+        compile_scheme("pc", proc, g, predictor="dpm-solver-2")
+    # a (numerically) singular data covariance has no score at t = 0
+    singular = Gaussian([0.3, -1.0], np.diag([1.0, 1e-20]))
+    for name, opts in (("heun", {}), ("rk4", {}), ("pc", {"predictor": "ddim"})):
+        tab = compile_scheme(name, proc, g, **opts)
+        with pytest.raises(ValueError, match=f"'{name}'.*stage .*singular"):
+            check_zero_time_scores(tab, singular, proc)
+    for name in ("ddim", "ddpm", "ei-ode", "euler"):
+        check_zero_time_scores(compile_scheme(name, proc, g), singular, proc)
+    # and a grid ending at delta > 0 never needs the data score
+    pos = grid("uniform", 10, process=proc)
+    check_zero_time_scores(compile_scheme("rk4", proc, pos), singular, proc)

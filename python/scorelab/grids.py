@@ -33,12 +33,12 @@ Kinds (``N = steps``, :math:`i = 0, \dots, N`):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._validate import check_int, check_positive, check_process
+from ._validate import check_int, check_positive, check_process, check_real
 
 if TYPE_CHECKING:
     from .processes import Process
@@ -50,19 +50,51 @@ GRID_KINDS: tuple[str, ...] = ("uniform", "logsnr", "karras", "power", "exponent
 
 _NEEDS_PROCESS = ("logsnr", "karras")
 _DEFAULT_RHO = {"karras": 7.0, "power": 2.0}
+_ALLOW_ZERO = ("uniform", "power")
+
+
+def _steps_for_nfe(
+    nfe: int,
+    scheme: str,
+    process: Process | None,
+    options: dict[str, Any] | None,
+) -> int:
+    """Largest number of steps whose score evaluations under ``scheme`` fit in nfe."""
+    from .schemes import scheme_nfe
+
+    budget = check_int(nfe, "nfe", 1)
+    opts = dict(options or {})
+    if scheme_nfe(scheme, 1, process, **opts) > budget:
+        raise ValueError(
+            f"nfe = {budget} is too small for scheme {scheme!r}: one step needs "
+            f"{scheme_nfe(scheme, 1, process, **opts)} score evaluations"
+        )
+    # evaluations grow with the number of steps (at least one per step): bisect
+    lo, hi = 1, budget
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if scheme_nfe(scheme, mid, process, **opts) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def validate_grid(
-    t: npt.ArrayLike, process: Process | None = None
+    t: npt.ArrayLike, process: Process | None = None, allow_zero: bool = False
 ) -> npt.NDArray[np.float64]:
     """Validate a user-supplied reverse-time grid.
 
     Parameters
     ----------
     t : array_like, shape (N + 1,)
-        Times ``t_0 > t_1 > ... > t_N > 0``.
+        Times ``t_0 > t_1 > ... > t_N > 0`` (``t_N >= 0`` with ``allow_zero``).
     process : Process, optional
         If given, ``t_0`` must not exceed ``process.t_max``.
+    allow_zero : bool, default False
+        Accept a grid ending at exactly ``t_N = 0`` (the samplers accept it, see
+        :func:`scorelab.compile_scheme`; the bounds and error models need
+        ``t_N > 0``).
 
     Returns
     -------
@@ -75,7 +107,8 @@ def validate_grid(
         If ``t`` is not real-valued.
     ValueError
         If ``t`` is not 1-D, has fewer than 2 entries, contains NaN or inf, is not
-        strictly decreasing, ends at a time ``<= 0`` or starts after
+        strictly decreasing, ends at a time ``<= 0`` (``< 0`` with
+        ``allow_zero``) or starts after
         ``process.t_max``.
     """
     try:
@@ -97,7 +130,7 @@ def validate_grid(
             f"t must be strictly decreasing, got t[{k}] = {arr[k]!r} <= "
             f"t[{k + 1}] = {arr[k + 1]!r}"
         )
-    if arr[-1] <= 0.0:
+    if arr[-1] < 0.0 or (arr[-1] == 0.0 and not allow_zero):
         raise ValueError(f"t must end at a positive time, got t[-1] = {arr[-1]!r}")
     if process is not None:
         process = check_process(process)
@@ -153,6 +186,9 @@ def grid(
     delta: float = 1e-3,
     process: Process | None = None,
     rho: float | None = None,
+    nfe: int | None = None,
+    scheme: str | None = None,
+    scheme_options: dict[str, Any] | None = None,
 ) -> npt.NDArray[np.float64]:
     r"""Reverse-time grid :math:`T = t_0 > \dots > t_N = \delta`.
 
@@ -160,20 +196,34 @@ def grid(
     ----------
     kind : {"uniform", "logsnr", "karras", "power", "exponential"} or array_like
         Schedule (see the module docstring for the formulas), or an explicit grid,
-        which is validated with :func:`validate_grid` and returned as a copy; then
+        which is validated with :func:`validate_grid` (so it must end at a
+        positive time; pass an array ending at 0 directly to the samplers) and
+        returned as a copy; then
         ``steps``, ``T`` and ``rho`` must be left as ``None`` (``delta`` is
         ignored).
-    steps : int
-        Number of steps ``N >= 1``.
+    steps : int, optional
+        Number of steps ``N >= 1``; give either ``steps`` or ``nfe``.
     T : float, optional
         Initial (largest) time; defaults to ``process.T``.
     delta : float, default 1e-3
-        Final (early-stopping) time, ``0 < delta < T``.
+        Final (early-stopping) time, ``0 < delta < T``; ``delta = 0`` (stop at
+        the data) is allowed for ``"uniform"`` and ``"power"`` (the log-SNR
+        kinds and ``"exponential"`` need ``delta > 0``).
     process : Process, optional
         Forward process; required for ``"logsnr"`` and ``"karras"`` and for
         defaulting ``T``; ``T`` must not exceed ``process.t_max``.
     rho : float, optional
         Exponent of ``"karras"`` (default 7) and ``"power"`` (default 2).
+    nfe : int, optional
+        Budget of score evaluations instead of ``steps``: the grid has the
+        largest number of steps whose evaluations under ``scheme`` (see
+        :func:`scorelab.schemes.scheme_nfe`: evaluations per step times steps,
+        plus warm-up evaluations of multistep schemes) do not exceed ``nfe``.
+    scheme : str, optional
+        Scheme whose evaluation count ``nfe`` refers to (required with ``nfe``).
+    scheme_options : dict, optional
+        Options of ``scheme`` (e.g. ``{"predictor": "heun", "corrector_steps":
+        2}`` for ``"pc"``), used only to count evaluations.
 
     Returns
     -------
@@ -197,7 +247,8 @@ def grid(
     >>> t = grid("logsnr", 10, process=VP())
     """
     if not isinstance(kind, str):
-        for name, value in (("steps", steps), ("T", T), ("rho", rho)):
+        given = (("steps", steps), ("T", T), ("rho", rho), ("nfe", nfe))
+        for name, value in (*given, ("scheme", scheme)):
             if value is not None:
                 raise ValueError(
                     f"{name} must be None when an explicit grid array is given"
@@ -208,11 +259,17 @@ def grid(
             f"kind must be one of {', '.join(map(repr, GRID_KINDS))} or an array "
             f"of times; got {kind!r}"
         )
-    if steps is None:
-        raise ValueError(f"steps is required for kind {kind!r}")
-    N = check_int(steps, "steps", 1)
     if process is not None:
         process = check_process(process)
+    if nfe is not None or scheme is not None or scheme_options is not None:
+        if steps is not None:
+            raise ValueError("give either steps or nfe, not both")
+        if nfe is None or scheme is None:
+            raise ValueError("nfe and scheme must be given together")
+        steps = _steps_for_nfe(nfe, scheme, process, scheme_options)
+    if steps is None:
+        raise ValueError(f"steps (or nfe and scheme) is required for kind {kind!r}")
+    N = check_int(steps, "steps", 1)
     if process is None and kind in _NEEDS_PROCESS:
         raise ValueError(f"kind {kind!r} needs a process (pass process=...)")
     if T is None:
@@ -224,7 +281,10 @@ def grid(
         raise ValueError(
             f"T must be <= process.t_max = {process.t_max!r}, got {T_val!r}"
         )
-    d = check_positive(delta, "delta")
+    if kind in _ALLOW_ZERO and check_real(delta, "delta") == 0.0:
+        d = 0.0
+    else:
+        d = check_positive(delta, "delta")
     if not d < T_val:
         raise ValueError(f"delta must be < T = {T_val!r}, got {d!r}")
     if rho is not None and kind not in _DEFAULT_RHO:
@@ -237,7 +297,9 @@ def grid(
     if kind == "uniform":
         t = T_val + frac * (d - T_val)
     elif kind == "power":
-        if max(abs(math.log(T_val)), abs(math.log(d))) / r < 700.0:
+        if d == 0.0:
+            t = (1.0 - frac) ** r * T_val
+        elif max(abs(math.log(T_val)), abs(math.log(d))) / r < 700.0:
             a, b = T_val ** (1.0 / r), d ** (1.0 / r)
             t = (a + frac * (b - a)) ** r
         else:  # the same in log space (T^(1/rho) or delta^(1/rho) over/underflow)

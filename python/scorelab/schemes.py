@@ -20,6 +20,37 @@ as ``coef ⊗ I_d`` (``m = 1`` except for phase-space processes).
 A scheme's code only fills these tables (float64, O(steps)); the CPU executor, the
 CUDA executor and :func:`scorelab.exact_law` all run the same table, so a sampler is
 defined exactly once.
+
+Score evaluations and stopping at :math:`t = 0`
+-----------------------------------------------
+``evals/step`` is :attr:`Tableau.n_score_evals` divided by ``N`` away from warm-up
+(:func:`scheme_nfe` counts them, :func:`scorelab.grid` with ``nfe=`` inverts it);
+``at t_N`` says whether the last step evaluates the score at the final time. A
+grid may end at exactly :math:`t_N = 0` for every scheme not written in the
+log-SNR (infinite at 0; those raise ValueError). A score evaluated at
+:math:`t = 0` is the data score (:func:`check_zero_time_scores`: ValueError for a
+singular data covariance).
+
+=====================  ==============  ========================  ===========  =========
+scheme                 evals/step      total (N steps)           at t_N       t_N = 0
+=====================  ==============  ========================  ===========  =========
+ei-sde, ei-ode         1               N                         no           yes
+euler, euler-maruyama  1               N                         no           yes
+ddim, ddpm             1               N                         no           yes
+heun                   2               2N (churn too)            yes          yes
+rk4                    4               4N                        yes          yes
+pc                     pred. + c       predictor's + c N         yes          yes
+dpm-solver-2           2               2N                        no           no
+dpm-solver-3           3               3N                        no           no
+dpm-solver++-2m(-sde)  1               N                         no           no
+dpm-solver++-3m        1               N + 1 (2S warm-up)        no           no
+deis-2                 1               N                         no           no
+deis-3                 1               N + 1 (warm-up)           no           no
+unipc-2                1               N (last step: predictor)  no           no
+=====================  ==============  ========================  ===========  =========
+
+(``pc``: ``c = corrector_steps`` Langevin steps at :math:`t_{k+1}`; with
+``corrector_steps = 0`` it evaluates at :math:`t_N` only if the predictor does.)
 """
 
 from __future__ import annotations
@@ -45,9 +76,12 @@ __all__ = [
     "SchemeInfo",
     "Tableau",
     "TableBuilder",
+    "check_zero_time_scores",
     "compile_scheme",
     "register_scheme",
     "scheme_names",
+    "scheme_nfe",
+    "zero_time_schemes",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -288,6 +322,26 @@ def scheme_names() -> list[str]:
     return sorted(SCHEMES)
 
 
+#: Schemes written in the log-SNR (their last step is undefined at t_N = 0).
+_LOG_SNR_SCHEMES = frozenset(
+    {
+        "dpm-solver-2",
+        "dpm-solver-3",
+        "dpm-solver++-2m",
+        "dpm-solver++-2m-sde",
+        "dpm-solver++-3m",
+        "deis-2",
+        "deis-3",
+        "unipc-2",
+    }
+)
+
+
+def zero_time_schemes() -> list[str]:
+    """Registered schemes that accept a grid ending at exactly ``t_N = 0``."""
+    return [n for n in scheme_names() if n not in _LOG_SNR_SCHEMES]
+
+
 def compile_scheme(
     scheme: str | Tableau,
     process: Process,
@@ -312,7 +366,7 @@ def compile_scheme(
     -------
     Tableau
     """
-    times = validate_grid(grid, process)
+    times = validate_grid(grid, process, allow_zero=True)
     if isinstance(scheme, Tableau):
         if options:
             raise ValueError("options cannot be given with a prebuilt Tableau")
@@ -326,6 +380,13 @@ def compile_scheme(
         raise ValueError(
             f"unknown scheme {scheme!r}; known schemes: {', '.join(scheme_names())}"
         )
+    if float(times[-1]) == 0.0 and scheme in _LOG_SNR_SCHEMES:
+        raise ValueError(
+            f"scheme {scheme!r} is not defined on a grid ending at t = 0: it steps "
+            "in the log-SNR, which is infinite at t = 0 (schemes that accept "
+            f"t_N = 0: {', '.join(zero_time_schemes())}); end the grid at a small "
+            "delta > 0 instead"
+        )
     unknown = sorted(set(options) - set(info.options))
     if unknown:
         allowed = ", ".join(info.options) if info.options else "none"
@@ -333,7 +394,101 @@ def compile_scheme(
             f"scheme {scheme!r} does not accept option(s) {', '.join(unknown)}; "
             f"valid options: {allowed}"
         )
-    return info.builder(process, times, **options)
+    if times[-1] > 0.0:
+        return info.builder(process, times, **options)
+    with np.errstate(all="ignore"):
+        tab = info.builder(process, times, **options)
+    coefs = (tab.Y, tab.B, tab.E, tab.C)
+    if not all(np.all(np.isfinite(c)) for c in coefs):
+        raise ValueError(
+            f"scheme {scheme!r} is not defined on a grid ending at t = 0: its "
+            "table has non-finite coefficients there (schemes that accept "
+            f"t_N = 0: {', '.join(zero_time_schemes())}); end the grid at a small "
+            "delta > 0 instead"
+        )
+    return tab
+
+
+def check_zero_time_scores(table: Tableau, target: Any, process: Process) -> None:
+    r"""Check that the scores a table evaluates at ``t = 0`` exist for ``target``.
+
+    A stage evaluated at ``t = 0`` (``heun``, ``rk4``, ``pc`` on a grid ending at
+    0) uses the score of the data law itself: the marginal at 0 of a data
+    component is :math:`N(\Phi(0)\mu, \Phi(0)\Sigma\Phi(0)^\top + N(0))`,
+    which for scalar processes with :math:`\alpha(0) = 1, \sigma(0) = 0` is the
+    component itself. Its score needs that covariance to be nonsingular.
+
+    Parameters
+    ----------
+    table : Tableau
+        Compiled scheme.
+    target : Target
+        Data law (the law whose score the executors evaluate).
+    process : Process
+        Forward process.
+
+    Raises
+    ------
+    ValueError
+        If a stage is evaluated at ``t = 0`` and a component's covariance there
+        is numerically singular (smallest eigenvalue at most ``dim * eps`` times
+        the largest); the message names the scheme, the step and the stage.
+    """
+    zero = np.flatnonzero(table.stage_times == 0.0)
+    if zero.size == 0:
+        return
+    phase = process.phase_space_target(target)
+    Phi, Ncov = process.marginal_maps(np.zeros(1))
+    P = np.kron(np.asarray(Phi[0]), np.eye(target.dim))
+    Nk = np.kron(np.asarray(Ncov[0]), np.eye(target.dim))
+    covs = np.einsum("ij,njk,lk->nil", P, phase.full_covariances(), P) + Nk
+    w = np.linalg.eigvalsh(0.5 * (covs + np.swapaxes(covs, 1, 2)))
+    bad = w[:, 0] <= covs.shape[-1] * np.finfo(np.float64).eps * w[:, -1]
+    if np.any(bad):
+        k, j = (int(v[0]) for v in np.nonzero(table.eval == zero[0]))
+        raise ValueError(
+            f"scheme {table.name!r} evaluates the score at t = 0 (step {k}, stage "
+            f"{j}), where it is the data score, but the data covariance of "
+            f"component {int(np.flatnonzero(bad)[0])} is singular (eigenvalues "
+            f"{w[bad][0, 0]:.3g} .. {w[bad][0, -1]:.3g}); end the grid at a small "
+            "delta > 0, or use a scheme that does not evaluate at t_N (e.g. "
+            "'ddim', 'ddpm', 'ei-ode', 'ei-sde', 'euler')"
+        )
+
+
+def scheme_nfe(
+    scheme: str,
+    steps: int,
+    process: Process | None = None,
+    **options: Any,
+) -> int:
+    """Score evaluations of ``scheme`` over ``steps`` steps (warm-up included).
+
+    The count is the table's :attr:`Tableau.n_score_evals` on a uniform grid
+    (it does not depend on the grid; see the table in the module docstring).
+
+    Parameters
+    ----------
+    scheme : str
+        Registered scheme name.
+    steps : int
+        Number of steps ``N >= 1``.
+    process : Process, optional
+        Forward process (default :class:`scorelab.processes.VP`).
+    **options
+        Scheme options (e.g. ``predictor``, ``corrector_steps`` for ``"pc"``).
+
+    Returns
+    -------
+    int
+    """
+    from ._validate import check_int
+    from .processes import VP
+
+    N = check_int(steps, "steps", 1)
+    proc = VP() if process is None else check_process(process)
+    times = np.linspace(proc.T, 0.5 * proc.T, N + 1)
+    return compile_scheme(scheme, proc, times, **options).n_score_evals
 
 
 # ---------------------------------------------------------------------------
@@ -389,7 +544,8 @@ def _ei_sde(process: Process, times: FloatArray) -> Tableau:
     :math:`c = \int_{t_{k+1}}^{t_k} e^{\int_{t_{k+1}}^u f} g(u)^2 du` and
     :math:`n = r^2\sigma_k^2 - \sigma_{k+1}^2` (exact for a frozen score).
     Order 1 in W2 for smooth scores (the Gaussian lower bound of paper 2 has
-    slope 1 in the step size).
+    slope 1 in the step size). One score evaluation per step, at :math:`t_k`
+    (never at :math:`t_N`; grids may end at 0).
     """
     r, c, n = _ei(process, times)
     b = TableBuilder(times, stages=1, history=0, m=process.m)
@@ -412,6 +568,7 @@ def _euler_maruyama(process: Process, times: FloatArray) -> Tableau:
 
     :math:`x' = (1 + h f_k) x + h g_k^2 s(x, t_k) + g_k\sqrt h\,\xi`,
     :math:`h = t_k - t_{k+1}`. Order 1 in W2 on Gaussian targets (weak order 1).
+    One score evaluation per step, at :math:`t_k` (never at :math:`t_N`).
     """
     _require_scalar(process, "euler-maruyama")
     hi, lo = _hi_lo(times)
@@ -440,7 +597,8 @@ def _ei_ode(process: Process, times: FloatArray) -> Tableau:
     r"""Score-frozen exponential integrator of the probability-flow ODE.
 
     :math:`x' = r x + \tfrac c2 s(x, t_k)` with :math:`r, c` as in ``ei-sde``.
-    First order. Not DDIM, which freezes the noise prediction instead.
+    First order. Not DDIM, which freezes the noise prediction instead. One
+    score evaluation per step, at :math:`t_k` (never at :math:`t_N`).
     """
     r, c, _ = _ei(process, times)
     b = TableBuilder(times, stages=1, m=process.m)
@@ -471,7 +629,9 @@ def _ddim(process: Process, times: FloatArray, eta: float = 0.0) -> Tableau:
     ``eta = 1`` is the ancestral sampler. At ``eta = 0``:
     :math:`x' = r x + (\sigma_{k+1} - r\sigma_k)\hat\epsilon`,
     :math:`r = \alpha_{k+1}/\alpha_k`, exact for the probability-flow ODE when the
-    noise prediction is constant in log-SNR. First order.
+    noise prediction is constant in log-SNR. First order. One score evaluation
+    per step, at :math:`t_k` (never at :math:`t_N`; at :math:`t_N = 0` the last
+    step returns :math:`\alpha(0)\hat x_0`).
     """
     _require_scalar(process, "ddim")
     eta = check_nonnegative(eta, "eta")
@@ -498,8 +658,14 @@ def _ddim(process: Process, times: FloatArray, eta: float = 0.0) -> Tableau:
     source="Ho, Jain & Abbeel 2020 (ancestral sampling); Song et al. 2021 for VE",
     summary="Ancestral sampling from the Gaussian posterior q(x_lo | x_hi, x0_hat) "
     "with x0_hat = (x + sigma_hi^2 s) / alpha_hi.",
+    options=("beta", "variance"),
 )
-def _ddpm(process: Process, times: FloatArray) -> Tableau:
+def _ddpm(
+    process: Process,
+    times: FloatArray,
+    beta: str = "exact",
+    variance: str = "posterior",
+) -> Tableau:
     r"""Ancestral (DDPM) sampler for any scalar process.
 
     With the transition :math:`X_{hi} | X_{lo} \sim \mathcal N(a X_{lo}, v)`,
@@ -507,20 +673,74 @@ def _ddpm(process: Process, times: FloatArray) -> Tableau:
     a^2\sigma_{lo}^2`, the posterior :math:`q(x_{lo} | x_{hi}, x_0)` is Gaussian;
     substituting :math:`\hat x_0 = (x + \sigma_{hi}^2 s)/\alpha_{hi}` gives
     :math:`x' = (a\sigma_{lo}^2/\sigma_{hi}^2 + v/(a\sigma_{hi}^2))\, x + (v/a)\,
-    s + \sqrt{\sigma_{lo}^2 v/\sigma_{hi}^2}\,\xi`. For VP this is DDPM, for VE
-    the ancestral SMLD sampler. First order.
+    s + \sqrt{\sigma_{lo}^2 v/\sigma_{hi}^2}\,\xi` (the coefficient of
+    :math:`x` equals :math:`1/a`). For VP this is DDPM, for VE the ancestral SMLD
+    sampler. First order. One score evaluation per step, at :math:`t_k` (never
+    at :math:`t_N`).
+
+    Parameters
+    ----------
+    beta : {"exact", "riemann"}, default "exact"
+        The step's :math:`\beta_k`. ``"exact"``: the transition above,
+        :math:`a^2 = \alpha_{hi}^2/\alpha_{lo}^2`, :math:`v = \sigma_{hi}^2 -
+        a^2\sigma_{lo}^2` (for VP-type processes :math:`\beta_k = 1 -
+        \alpha_{hi}^2/\alpha_{lo}^2 = v`: Ho et al.'s
+        :math:`\beta_t = 1 - \bar\alpha_t/\bar\alpha_{t-1}` with
+        :math:`\bar\alpha = \alpha^2`). ``"riemann"``: the left Riemann sum
+        :math:`\beta_k = h\,\beta(t_{hi})`, :math:`\beta(t) = 2 f(t)`, with
+        :math:`a = \sqrt{1 - \beta_k}` and :math:`v = \beta_k` — the
+        discretisation :math:`\beta_i = \beta(t_i)/N` of the continuous VP SDE
+        (Song et al. 2021, Appendix B; Ho et al.'s linear schedule is its
+        discrete counterpart). Defined only for VP-type processes
+        (:math:`g^2 = 2f`, e.g. ``VP``, ``OU``, ``CosineVP``) and steps with
+        :math:`\beta_k < 1`; ValueError otherwise.
+    variance : {"posterior", "beta"}, default "posterior"
+        Noise variance. ``"posterior"``: Ho et al.'s
+        :math:`\tilde\beta_k = \tfrac{\sigma_{lo}^2}{\sigma_{hi}^2} v`
+        (:math:`= \tfrac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}\beta_t`, the
+        variance of :math:`q(x_{lo} | x_{hi}, x_0)`; Ho et al. 2020, Sec. 3.2,
+        :math:`\sigma_t^2 = \tilde\beta_t`). ``"beta"``: the ancestral form
+        :math:`x' = (x + \beta_k s)/\sqrt{1 - \beta_k} + \sqrt{\beta_k}\,\xi`
+        (Ho et al.'s :math:`\sigma_t^2 = \beta_t`, Algorithm 2; Song et al.
+        2021, Eq. 47), in general :math:`x' = (x + v s)/a + \sqrt v\,\xi`.
+        Both are first order.
     """
     _require_scalar(process, "ddpm")
+    if beta not in ("exact", "riemann"):
+        raise ValueError(f"ddpm: beta must be 'exact' or 'riemann', got {beta!r}")
+    if variance not in ("posterior", "beta"):
+        raise ValueError(
+            f"ddpm: variance must be 'posterior' or 'beta', got {variance!r}"
+        )
     hi, lo = _hi_lo(times)
-    a = process.alpha(hi) / process.alpha(lo)
+    opts = {"beta": beta, "variance": variance}
     s2h, s2l = process.sigma2(hi), process.sigma2(lo)
-    v = s2h - a * a * s2l
     b = TableBuilder(times, stages=1)
     b.evaluate(0, hi)
-    b.y(1, 0, a * s2l / s2h + v / (a * s2h))
+    if beta == "exact":
+        a = process.alpha(hi) / process.alpha(lo)
+        v = s2h - a * a * s2l
+        b.y(1, 0, a * s2l / s2h + v / (a * s2h))
+    else:
+        f_hi, g2_hi = _arr(process.f(hi)), _arr(process.g2(hi))
+        if not np.allclose(g2_hi, 2.0 * f_hi, rtol=1e-10, atol=0.0):
+            raise ValueError(
+                f"ddpm: beta='riemann' (beta_k = h beta(t_k), beta(t) = 2 f(t)) is "
+                f"defined only for VP-type processes with g(t)^2 = 2 f(t); "
+                f"{type(process).__name__} has g^2 != 2 f (use beta='exact')"
+            )
+        v = (hi - lo) * 2.0 * f_hi
+        if not np.all((v > 0.0) & (v < 1.0)):
+            k = int(np.flatnonzero(~((v > 0.0) & (v < 1.0)))[0])
+            raise ValueError(
+                f"ddpm: beta='riemann' needs 0 < beta_k = 2 h f(t_k) < 1; step {k} "
+                f"has beta_k = {float(v[k])!r} (use more steps or beta='exact')"
+            )
+        a = np.sqrt(1.0 - v)
+        b.y(1, 0, 1.0 / a)
     b.s(1, 0, v / a)
-    b.noise(1, s2l * v / s2h)
-    return b.build("ddpm", SCHEMES["ddpm"].order)
+    b.noise(1, s2l * v / s2h if variance == "posterior" else v)
+    return b.build("ddpm", SCHEMES["ddpm"].order, opts)
 
 
 @register_scheme(
@@ -534,7 +754,8 @@ def _euler(process: Process, times: FloatArray) -> Tableau:
     r"""Euler's method on :math:`dx/dt = -f x - \tfrac12 g^2 \nabla\log p_t`.
 
     Backwards in time with :math:`h = t_k - t_{k+1}`:
-    :math:`x' = (1 + h f_k) x + \tfrac h2 g_k^2 s(x, t_k)`. First order.
+    :math:`x' = (1 + h f_k) x + \tfrac h2 g_k^2 s(x, t_k)`. First order. One
+    score evaluation per step, at :math:`t_k` (never at :math:`t_N`).
     """
     _require_scalar(process, "euler")
     hi, lo = _hi_lo(times)
@@ -569,9 +790,12 @@ def _heun(
     velocity) and :math:`h = t_k - t_{k+1}`: :math:`y_1 = x + h v(x, t_k)`,
     :math:`x' = x + \tfrac h2 (v(x, t_k) + v(y_1, t_{k+1}))`. For a VE process
     with :math:`\sigma(t) \propto t` (``VEQuadratic``) this is EDM's
-    deterministic sampler (Algorithm 1, all steps second order; the grid ends at
-    ``delta > 0`` so EDM's final Euler step to 0 does not occur). Second order;
-    two score evaluations per step.
+    deterministic sampler (Algorithm 1, all steps second order). On a grid
+    ending at :math:`t_N = 0` the last step stays a Heun step, whose second
+    evaluation is the data score at 0 (EDM takes an Euler step to 0 instead);
+    a singular data covariance is refused (:func:`check_zero_time_scores`).
+    Second order; two score evaluations per step, the second at
+    :math:`t_{k+1}` (so at :math:`t_N`).
 
     **Churn** (EDM Algorithm 2), ``s_churn > 0``: EDM's noise level is
     :math:`\rho = \sigma/\alpha = e^{-\lambda}`. At every step with
@@ -653,6 +877,68 @@ def _heun(
 
 
 @register_scheme(
+    "rk4",
+    kind="ode",
+    order=4.0,
+    source="Classic Runge-Kutta (Kutta 1901) on the probability-flow ODE in t "
+    "(Song et al. 2021)",
+    summary="Classic fourth-order Runge-Kutta on dx/dt = -f x - g^2/2 s in x-space; "
+    "four score evaluations per step (t_k, twice at the midpoint, t_{k+1}).",
+)
+def _rk4(process: Process, times: FloatArray) -> Tableau:
+    r"""Classic fourth-order Runge-Kutta on the probability-flow ODE in x-space.
+
+    With the backward-time velocity :math:`v(x, t) = f(t) x + \tfrac12 g(t)^2
+    s(x, t)` (:math:`dx/dt = -v`), :math:`h = t_k - t_{k+1}` and the midpoint
+    :math:`t_m = t_k - h/2`:
+
+    .. math::
+
+        k_1 = v(x, t_k),\ k_2 = v(x + \tfrac h2 k_1, t_m),\
+        k_3 = v(x + \tfrac h2 k_2, t_m),\ k_4 = v(x + h k_3, t_{k+1}),
+
+        x' = x + \tfrac h6 (k_1 + 2k_2 + 2k_3 + k_4).
+
+    The x-space form (rather than the noise- or data-prediction form in log-SNR)
+    keeps the scheme defined for every scalar process and on grids ending at
+    :math:`t = 0` (where the log-SNR is infinite). Table: stages 1-3 are the
+    intermediate states, stage 4 the update (its coefficients expand the
+    :math:`k_i` into states and scores). Four score evaluations per step, the
+    last at :math:`t_{k+1}` (so at :math:`t_N` on the last step). Fourth order
+    (measured on Gaussian exact laws, see tests/test_scheme_orders.py).
+    """
+    _require_scalar(process, "rk4")
+    hi, lo = _hi_lo(times)
+    h = hi - lo
+    mid = hi - 0.5 * h
+    f_hi, f_m, f_lo = (_arr(process.f(t)) for t in (hi, mid, lo))
+    g_hi, g_m, g_lo = (0.5 * _arr(process.g2(t)) for t in (hi, mid, lo))
+    b = TableBuilder(times, stages=4)
+    b.evaluate(0, hi)
+    b.y(1, 0, 1.0 + 0.5 * h * f_hi)  # y1 = x + h/2 k1
+    b.s(1, 0, 0.5 * h * g_hi)
+    b.evaluate(1, mid)
+    b.y(2, 0, 1.0)  # y2 = x + h/2 k2
+    b.y(2, 1, 0.5 * h * f_m)
+    b.s(2, 1, 0.5 * h * g_m)
+    b.evaluate(2, mid)
+    b.y(3, 0, 1.0)  # y3 = x + h k3
+    b.y(3, 2, h * f_m)
+    b.s(3, 2, h * g_m)
+    b.evaluate(3, lo)
+    w = h / 6.0  # x' = x + h/6 (k1 + 2 k2 + 2 k3 + k4)
+    b.y(4, 0, 1.0 + w * f_hi)
+    b.s(4, 0, w * g_hi)
+    b.y(4, 1, 2.0 * w * f_m)
+    b.s(4, 1, 2.0 * w * g_m)
+    b.y(4, 2, 2.0 * w * f_m)
+    b.s(4, 2, 2.0 * w * g_m)
+    b.y(4, 3, w * f_lo)
+    b.s(4, 3, w * g_lo)
+    return b.build("rk4", SCHEMES["rk4"].order)
+
+
+@register_scheme(
     "dpm-solver-2",
     kind="ode",
     order=2.0,
@@ -667,7 +953,8 @@ def _dpm_solver_2(process: Process, times: FloatArray) -> Tableau:
     :math:`\hat\epsilon = -\sigma s`:
     :math:`u = \tfrac{\alpha_m}{\alpha_k} x - \sigma_m (e^{h/2} - 1)
     \hat\epsilon(x, t_k)`, :math:`x' = \tfrac{\alpha_{k+1}}{\alpha_k} x -
-    \sigma_{k+1}(e^h - 1)\hat\epsilon(u, t_m)`. Second order.
+    \sigma_{k+1}(e^h - 1)\hat\epsilon(u, t_m)`. Second order; two score
+    evaluations per step (:math:`t_k`, :math:`t_m`). Needs :math:`t_N > 0` (log-SNR).
     """
     _require_scalar(process, "dpm-solver-2")
     hi, lo = _hi_lo(times)
@@ -733,7 +1020,8 @@ def _dpmpp_2m(process: Process, times: FloatArray, sde: bool) -> TableBuilder:
 )
 def _dpmpp2m(process: Process, times: FloatArray) -> Tableau:
     r"""DPM-Solver++(2M): :math:`x' = \tfrac{\sigma_{k+1}}{\sigma_k} x + \alpha_{k+1}
-    (1 - e^{-h}) (D_0 + D_1/2)`; second order (first-order warm-up step)."""
+    (1 - e^{-h}) (D_0 + D_1/2)`; second order (first-order warm-up step). One score
+    evaluation per step, at :math:`t_k`. Needs :math:`t_N > 0` (log-SNR)."""
     return _dpmpp_2m(process, times, sde=False).build(
         "dpm-solver++-2m", SCHEMES["dpm-solver++-2m"].order
     )
@@ -777,7 +1065,7 @@ def _dpm_solver_3(process: Process, times: FloatArray) -> Tableau:
     1) D_{1,0}`, :math:`D_{1,1} = \hat\epsilon(u_2) - \epsilon_0`,
     :math:`x' = \tfrac{\alpha_{k+1}}{\alpha_k} x - \sigma_{k+1}(e^h - 1)
     \epsilon_0 - \tfrac{\sigma_{k+1}}{r_2}(\tfrac{e^h - 1}{h} - 1) D_{1,1}`.
-    Third order.
+    Third order; three score evaluations per step. Needs :math:`t_N > 0` (log-SNR).
     """
     _require_scalar(process, "dpm-solver-3")
     r1, r2 = 1.0 / 3.0, 2.0 / 3.0
@@ -881,7 +1169,8 @@ def _dpmpp3m(process: Process, times: FloatArray) -> Tableau:
     global :math:`O(h^2)` term, visible on VE where the data prediction still
     moves at :math:`t = T` (measured slope 1.9 at 320-640 steps). No
     lower-order final steps (diffusers lowers them only for fewer than 15
-    steps). N + 1 score evaluations. Third order.
+    steps). N + 1 score evaluations (none at :math:`t_N`). Third order. Needs
+    :math:`t_N > 0` (log-SNR).
     """
     _require_scalar(process, "dpm-solver++-3m")
     hi, lo = _hi_lo(times)
@@ -1000,7 +1289,8 @@ def _deis2(process: Process, times: FloatArray) -> Tableau:
 
     :math:`\ell_j` the Lagrange basis in t, integrated by 32-node Gauss-Legendre
     in log-SNR (smooth integrand). The first step has one point (= DDIM).
-    Second order."""
+    Second order. One score evaluation per step, at :math:`t_k`. Needs
+    :math:`t_N > 0` (log-SNR)."""
     return _deis(process, times, 2, "deis-2")
 
 
@@ -1074,7 +1364,8 @@ def _unipc2(process: Process, times: FloatArray, solver_type: str = "bh2") -> Ta
     The last step is the predictor only (as in diffusers: its corrector would
     need an extra score evaluation). Table: stage 1 = predictor, stage 2 =
     :math:`m_{k+1}` (kept), stage 3 = corrector. Order 3 (UniC raises UniP-2's
-    order by one; measured on Gaussian exact laws). N score evaluations.
+    order by one; measured on Gaussian exact laws). N score evaluations (none
+    at :math:`t_N`). Needs :math:`t_N > 0` (log-SNR).
     """
     _require_scalar(process, "unipc-2")
     if solver_type not in ("bh1", "bh2"):
@@ -1192,7 +1483,10 @@ def _pc(
     itself has a bias :math:`O(\epsilon^2)` (Gaussian case: variance
     :math:`v + \epsilon^2/v`). The documented order is the predictor's, reached
     for small ``snr``. Not defined for phase-space processes (the step size
-    uses the scalar noise level :math:`\sigma_t`).
+    uses the scalar noise level :math:`\sigma_t`). Score evaluations per step:
+    the predictor's plus ``corrector_steps``, the correctors at
+    :math:`t_{k+1}` (so at :math:`t_N`, where on a grid ending at 0 they use
+    the data score).
 
     Parameters
     ----------
