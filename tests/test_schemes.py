@@ -578,6 +578,11 @@ def test_grid_ending_at_zero_refusals(target):
         tab = compile_scheme(name, proc, g, **opts)
         with pytest.raises(ValueError, match=f"'{name}'.*stage .*singular"):
             check_zero_time_scores(tab, singular, proc)
+        # and the executors refuse it before any work
+        with pytest.raises(ValueError, match="singular"):
+            exact_law(singular, proc, name, g, **opts)
+        with pytest.raises(ValueError, match="singular"):
+            sample(singular, proc, name, g, 8, seed=0, **opts)
     for name in ("ddim", "ddpm", "ei-ode", "euler"):
         check_zero_time_scores(compile_scheme(name, proc, g), singular, proc)
     # and a grid ending at delta > 0 never needs the data score

@@ -22,7 +22,7 @@ from ._runtime import as_seed, child_seed, default_threads
 from ._validate import as_float_array, check_int, check_process, check_target
 from .errors import ScoreError, StageTerms
 from .processes import Process
-from .schemes import Tableau, compile_scheme
+from .schemes import Tableau, check_zero_time_scores, compile_scheme
 from .targets import Gaussian, GaussianMixture, Target
 
 __all__ = ["InitLaw", "prepare", "sample", "seed_key"]
@@ -196,6 +196,7 @@ def prepare(
     st = check_target(st)
     if st.dim != target.dim:
         raise ValueError("score_error: the misspecified target has another dimension")
+    check_zero_time_scores(table, st, process)
     phase = process.phase_space_target(st)
     D = phase.dim
     Phi, Ncov = process.marginal_maps(table.stage_times)
