@@ -376,10 +376,9 @@ class _Spectral:
 
     def score(self, c: int) -> tuple[FloatArray, FloatArray]:
         """``(Ms, v)`` per direction at score evaluation c (:func:`_affine_score`)."""
-        P = self.P[c]
-        prec = 1.0 / (P * self.lam * P + self.N[c])
-        Ms = -prec
-        v = prec * (P * self.mu0)
+        P = float(self.P[c])
+        Ms = np.divide(-1.0, (P * P) * self.lam + float(self.N[c]))
+        v = Ms * ((-P) * self.mu0)  # = C_c^{-1} P mu0, exactly
         if self.lin is not None:
             Ms = Ms + self.lin[c]
         if self.lin_scalar is not None:
