@@ -401,7 +401,9 @@ class Gaussian(Target):
 
         The covariance is stored as per-direction variances and an eigenbasis;
         :attr:`cov` densifies it (O(d^2) memory) only when accessed.
-        :func:`scorelab.exact_law` and the Gaussian metrics use the structure.
+        :func:`scorelab.exact_law` and the Gaussian metrics use the structure;
+        :meth:`score`, :meth:`logpdf` and :meth:`sample` use the dense
+        covariance and need it positive definite (laws at t > 0 are).
 
         Parameters
         ----------
