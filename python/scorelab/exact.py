@@ -16,7 +16,12 @@ and covariance of the joint state (position plus kept scores): per step,
 
 When the target covariance, the initial law and the error matrices share one
 eigenbasis (the usual case), the recursion runs independently per eigen-direction
-(blocks of size m); otherwise it runs on the full D x D covariance.
+(blocks of size m); otherwise it runs on the full D x D covariance. For a
+*spectral* Gaussian (:meth:`~scorelab.targets.Gaussian.from_spectrum`,
+:meth:`~scorelab.targets.Gaussian.from_data`) under a scalar process, with an
+initial law and error terms in the same eigenbasis, the recursion runs on the
+eigenvalues directly (arrays over all d directions, no d x d work) and returns a
+spectral Gaussian: O(N S (1 + H)^3 d) in all.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ FloatArray = npt.NDArray[np.float64]
 #: fresh noise xi: ``A z + b + G xi``, as arrays (nb, rows, Z), (nb, rows),
 #: (nb, rows, S * bs).
 Affine = tuple[FloatArray, FloatArray, FloatArray]
+
+#: Whether :func:`exact_law` takes the per-eigenvalue path when it applies (tests
+#: and benchmarks switch it off to time and compare the dense path).
+_SPECTRAL = True
 
 
 def _is_blockwise(M: FloatArray, m: int, d: int, tol: float = 1e-10) -> bool:
@@ -301,6 +310,280 @@ def _initial_law(
     return il.mean, il.chol @ il.chol.T
 
 
+def _same_basis(Q1: FloatArray | None, Q2: FloatArray | None) -> bool:
+    """Whether two eigenbases (None: the identity) are the same."""
+    if Q1 is None or Q2 is None:
+        return Q1 is None and Q2 is None
+    return Q1 is Q2 or bool(np.array_equal(Q1, Q2))
+
+
+def _rotate(Q: FloatArray | None, v: FloatArray) -> FloatArray:
+    """Coordinates ``Q^T v`` of vectors ``v`` (..., d) in the basis Q."""
+    return v if Q is None else np.asarray(v @ Q, dtype=np.float64)
+
+
+def _in_basis(
+    g: Gaussian, Q: FloatArray | None
+) -> tuple[FloatArray, FloatArray] | None:
+    """Mean (rotated) and variances of a spectral Gaussian with basis Q, else None."""
+    spec = g.spectrum
+    if spec is None or not _same_basis(spec[1], Q):
+        return None
+    return _rotate(Q, g.mean), spec[0]
+
+
+@dataclass
+class _Spectral:
+    """Inputs of the per-eigenvalue recursion (scalar processes, m = 1).
+
+    ``Q`` is the shared eigenbasis (None: identity), ``lam`` and ``mu0`` the
+    eigenvalues and rotated mean of the score target; the affine score ``y -> Ms
+    y + v`` of score evaluation c is formed per call of :meth:`score` (O(d)).
+    """
+
+    Q: FloatArray | None
+    lam: FloatArray
+    mu0: FloatArray
+    init_mean: FloatArray
+    init_var: FloatArray
+    P: FloatArray
+    N: FloatArray
+    lin: FloatArray | None
+    lin_scalar: FloatArray | None
+    bias: FloatArray | None
+    #: All ``(Ms, v)`` as (NC, d) arrays, when small enough to precompute.
+    table: tuple[FloatArray, FloatArray] | None = None
+
+    def precompute(self, limit: int = 1 << 22) -> None:
+        """Form every score evaluation's ``(Ms, v)`` at once if NC d <= limit."""
+        NC, d = self.P.shape[0], self.lam.shape[0]
+        if NC * d > limit:
+            return
+        c = np.arange(NC)
+        sp = _Spectral(
+            self.Q,
+            self.lam[None, :],
+            self.mu0[None, :],
+            self.init_mean,
+            self.init_var,
+            self.P[:, None],
+            self.N[:, None],
+            self.lin,
+            None if self.lin_scalar is None else self.lin_scalar[:, None],
+            self.bias,
+        )
+        self.table = sp.score(c)  # type: ignore[arg-type]
+
+    def score(self, c: int) -> tuple[FloatArray, FloatArray]:
+        """``(Ms, v)`` per direction at score evaluation c (:func:`_affine_score`)."""
+        P = float(self.P[c])
+        Ms = np.divide(-1.0, (P * P) * self.lam + float(self.N[c]))
+        v = Ms * ((-P) * self.mu0)  # = C_c^{-1} P mu0, exactly
+        if self.lin is not None:
+            Ms = Ms + self.lin[c]
+        if self.lin_scalar is not None:
+            Ms = Ms + self.lin_scalar[c]
+        if self.bias is not None:
+            v = v + self.bias[c]
+        return Ms, v
+
+
+def _spectral_setup(
+    target: Gaussian, process: Process, prep: Prepared, init: Any
+) -> _Spectral | None:
+    """The per-eigenvalue form of the problem, or None when it does not apply.
+
+    It applies to a scalar process and a spectral score target whose eigenbasis
+    is shared by the initial law (prior, zero-data, the exact marginal of a
+    spectral target, or a spectral Gaussian) and the linear error matrices.
+    """
+    tab, phase, terms = prep.table, prep.phase, prep.terms
+    if tab.m != 1 or not isinstance(phase, Gaussian) or phase.spectrum is None:
+        return None
+    lam, Q = phase.spectrum
+    d = lam.shape[0]
+    t0 = float(tab.times[0])
+    if init is None or (isinstance(init, str) and init == "zero-data"):
+        init_mean = np.zeros(d)
+        init_var = np.full(d, float(process.prior_variance(init, T=t0)))
+    elif isinstance(init, str) and init == "exact":
+        law = _in_basis(target, Q)
+        if law is None:
+            return None
+        P0, N0 = process.marginal_maps(t0)
+        a, s2 = float(P0[0, 0, 0]), float(N0[0, 0, 0])
+        init_mean, init_var = a * law[0], a * a * law[1] + s2
+    elif isinstance(init, Gaussian) and init.dim == d:
+        law = _in_basis(init, Q)
+        if law is None:
+            return None
+        init_mean, init_var = law
+    else:
+        return None  # the dense path validates and raises
+    NC = tab.n_score_evals
+    lin = None
+    if terms.lin is not None:
+        rot = [terms.lin[c] if Q is None else Q.T @ terms.lin[c] @ Q for c in range(NC)]
+        if not all(_is_blockwise(R, 1, d) for R in rot):
+            return None
+        lin = np.stack([np.diagonal(R) for R in rot])
+    return _Spectral(
+        Q=Q,
+        lam=lam,
+        mu0=_rotate(Q, phase.mean),
+        init_mean=init_mean,
+        init_var=init_var,
+        P=prep.Phi[:NC, 0, 0].copy(),
+        N=prep.Ncov[:NC, 0, 0].copy(),
+        lin=lin,
+        lin_scalar=terms.lin_scalar,
+        bias=None if terms.bias is None else _rotate(Q, terms.bias[:NC]),
+    )
+
+
+#: An affine form per direction, ``sum_key coef[key] * key``, over the keys
+#: ``("z", j)`` (register j of the step's input), ``("xi", s)`` (the step's noise
+#: s) and ``("b",)`` (the constant); a coefficient is a float when it is the same
+#: for all directions, else an array (d,). Absent keys have coefficient 0.
+_Form = dict[tuple[Any, ...], Any]
+_ONE = ("b",)
+
+
+def _mul(a: Any, b: Any) -> Any:
+    """``a * b``, skipping the multiplication by an exact float 1."""
+    if isinstance(a, float) and a == 1.0:
+        return b
+    if isinstance(b, float) and b == 1.0:
+        return a
+    return a * b
+
+
+def _axpy(acc: _Form, c: Any, f: _Form) -> None:
+    """``acc += c * f`` (c a float or an array)."""
+    for key, val in f.items():
+        term = _mul(c, val)
+        acc[key] = acc[key] + term if key in acc else term
+
+
+def _spectral_step(tab: Tableau, sp: _Spectral, k: int) -> list[_Form]:
+    """Step k as affine forms of the new registers ``(x', kept scores)``.
+
+    The m = 1 form of :func:`_step_map`, per direction, with the coefficients
+    that are the same for all directions kept as floats.
+    """
+    H, S = tab.history, tab.stages
+    ys: list[_Form] = [{("z", 0): 1.0}]
+    scores: dict[int, _Form] = {}
+
+    def evaluate(i: int) -> None:
+        c = int(tab.eval[k, i])
+        if c >= 0:
+            Ms, v = sp.score(c)
+            f: _Form = {key: _mul(Ms, val) for key, val in ys[i].items()}
+            f[_ONE] = f[_ONE] + v if _ONE in f else v
+            scores[i] = f
+
+    evaluate(0)
+    x: _Form = ys[0]
+    for j in range(1, S + 1):
+        y: _Form = {}
+        for i in range(j):
+            for coef, src in ((tab.Y[k, j - 1, i], ys), (tab.B[k, j - 1, i], scores)):
+                cf = float(coef[0, 0])
+                if cf != 0.0:
+                    _axpy(y, cf, src[i])
+        for h in range(H):
+            ch = float(tab.E[k, j - 1, h][0, 0])
+            if ch != 0.0:
+                _axpy(y, ch, {("z", 1 + h): 1.0})
+        cn = float(tab.C[k, j - 1][0, 0])
+        if cn != 0.0:
+            _axpy(y, cn, {("xi", j - 1): 1.0})
+        if j < S:
+            ys.append(y)
+            evaluate(j)
+        else:
+            x = y
+    new = [x]
+    kp = int(tab.keep[k])
+    if H > 0:
+        if kp >= 0:
+            new.append(scores[kp] if kp < S else ys[kp - S])
+            new.extend({("z", h): 1.0} for h in range(1, H))
+        else:
+            new.extend({("z", 1 + h): 1.0} for h in range(H))
+    return new
+
+
+def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaussian:
+    """Run the per-eigenvalue recursion; the output law as a spectral Gaussian.
+
+    Means ``mu[j]`` and covariances ``Sig[(j, l)]`` (j <= l) of the registers are
+    arrays over the directions. Non-finite values propagate (NaN is sticky), so
+    finiteness is checked at the end; the recursion is then rerun with
+    ``check_each`` to name the step.
+    """
+    Z = 1 + tab.history
+    d = sp.init_mean.shape[0]
+    zero = np.zeros(d)
+    mu: list[Any] = [sp.init_mean] + [zero] * (Z - 1)
+    Sig: dict[tuple[int, int], Any] = {
+        (j, ll): zero for j in range(Z) for ll in range(j, Z)
+    }
+    Sig[0, 0] = sp.init_var
+
+    def finite() -> bool:
+        return all(np.all(np.isfinite(a)) for a in (*mu, *Sig.values()))
+
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        for k in range(tab.steps):
+            new = _spectral_step(tab, sp, k)
+            zs = [{key[1]: c for key, c in f.items() if key[0] == "z"} for f in new]
+            xs = [{key[1]: c for key, c in f.items() if key[0] == "xi"} for f in new]
+            mu_new: list[Any] = []
+            for f, z in zip(new, zs):
+                acc = f.get(_ONE, 0.0)
+                for j, c in z.items():
+                    acc = acc + _mul(c, mu[j])
+                mu_new.append(acc if not isinstance(acc, float) else np.full(d, acc))
+            Sig_new: dict[tuple[int, int], Any] = {}
+            for i in range(Z):
+                # row i of A Sig: T[q] = sum_j A[i, j] Sig[j, q]
+                T: dict[int, Any] = {}
+                for j, c in zs[i].items():
+                    for q in range(Z):
+                        term = _mul(c, Sig[min(j, q), max(j, q)])
+                        T[q] = T[q] + term if q in T else term
+                for ll in range(i, Z):
+                    terms = [_mul(c, T[q]) for q, c in zs[ll].items() if q in T]
+                    terms += [
+                        _mul(c, xs[ll][s_]) for s_, c in xs[i].items() if s_ in xs[ll]
+                    ]
+                    acc = terms[0] if terms else zero
+                    for term in terms[1:]:
+                        acc = acc + term
+                    Sig_new[i, ll] = acc if not isinstance(acc, float) else zero + acc
+            mu, Sig = mu_new, Sig_new
+            if check_each and not finite():
+                _non_finite(tab, k)
+    if not finite() and not check_each:
+        _spectral_law(tab, sp, check_each=True)
+        _non_finite(tab, tab.steps - 1)  # not reached: the rerun raises
+    mean = mu[0] if sp.Q is None else sp.Q @ mu[0]
+    return Gaussian.from_spectrum(np.maximum(Sig[0, 0], 0.0), sp.Q, mean)
+
+
+def _non_finite(tab: Tableau, k: int) -> None:
+    """Raise the error for a law that became non-finite at step k."""
+    raise FloatingPointError(
+        f"exact_law: the output law became non-finite at step {k} (from "
+        f"t={tab.times[k]:.6g} to t={tab.times[k + 1]:.6g}) of scheme "
+        f"{tab.name!r}: the scheme is unstable on this grid (steps too "
+        "large), or a stage register overflows float64 (data-prediction "
+        "schemes keep x / alpha(t), and its variance needs alpha(t) > 1e-150)"
+    )
+
+
 def exact_law(
     target: Gaussian,
     process: Process,
@@ -344,7 +627,12 @@ def exact_law(
     Notes
     -----
     Cost O(N S d (1 + H)^3 m^3) in a shared eigenbasis, O(N S (D (1 + H))^3)
-    otherwise. Compare with ``target.noised(process, grid[-1])`` to isolate the
+    otherwise. A spectral target (:meth:`Gaussian.from_spectrum`,
+    :meth:`Gaussian.from_data`) under a scalar process, with ``init`` None,
+    "zero-data", "exact" or a spectral Gaussian in the same basis and linear
+    errors diagonal in it, skips every d x d operation and returns a spectral
+    Gaussian (``.cov`` densifies on access); otherwise the law is dense.
+    Compare with ``target.noised(process, grid[-1])`` to isolate the
     discretisation (and initialisation) error.
     """
     target = check_gaussian(target, why="exact laws need a Gaussian target")
@@ -360,6 +648,10 @@ def exact_law(
     ):
         raise ValueError("exact_law needs a Gaussian score target (K = 1)")
     tab = prep.table
+    if _SPECTRAL:
+        sp = _spectral_setup(target, process, prep, init)
+        if sp is not None:
+            return _spectral_law(tab, sp)
     init_mean, init_cov = _initial_law(init, prep, process, target)
     basis = _choose_basis(
         prep.phase, init_mean, init_cov, prep.terms, tab.n_score_evals, tab.m
@@ -373,13 +665,7 @@ def exact_law(
     for k in range(tab.steps):
         mu, Sig = _propagate(mu, Sig, _step_map(prep, basis, k))
         if not (np.all(np.isfinite(Sig)) and np.all(np.isfinite(mu))):
-            raise FloatingPointError(
-                f"exact_law: the output law became non-finite at step {k} (from "
-                f"t={tab.times[k]:.6g} to t={tab.times[k + 1]:.6g}) of scheme "
-                f"{tab.name!r}: the scheme is unstable on this grid (steps too "
-                "large), or a stage register overflows float64 (data-prediction "
-                "schemes keep x / alpha(t), and its variance needs alpha(t) > 1e-150)"
-            )
+            _non_finite(tab, k)
     mean_full, cov_full = basis.to_state(mu[:, :bs], Sig[:, :bs, :bs])
     if not return_state:  # the position block (the whole state for m = 1)
         d = basis.d

@@ -29,6 +29,7 @@ References
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +47,80 @@ def _as_result(x: _Float) -> _Float | float:
     if x.ndim == 0:
         return float(x)
     return x
+
+
+def _structured(m1: Any, S1: Any, m2: Any, S2: Any, fn: str) -> tuple[Any, Any] | None:
+    """The two laws when called as ``fn(law1, law2)`` with scorelab Gaussians.
+
+    Returns None for the array form ``fn(m1, S1, m2, S2)``.
+    """
+    from .targets import Gaussian
+
+    if not isinstance(m1, Gaussian):
+        if m2 is None or S2 is None:
+            raise TypeError(
+                f"{fn} takes (m1, S1, m2, S2) arrays or two scorelab Gaussians"
+            )
+        return None
+    if not isinstance(S1, Gaussian) or m2 is not None or S2 is not None:
+        raise TypeError(f"{fn}(law1, law2) needs two scorelab Gaussians")
+    if m1.dim != S1.dim:
+        raise ValueError(
+            f"{fn}: the laws have dimensions {m1.dim} and {S1.dim}, not equal"
+        )
+    return m1, S1
+
+
+def _shared_spectra(P: Any, R: Any) -> tuple[_Float, _Float, Any] | None:
+    """Eigenvalues of two spectral Gaussians and their common basis, else None."""
+    sp, sr = P.spectrum, R.spectrum
+    if sp is None or sr is None:
+        return None
+    Qp, Qr = sp[1], sr[1]
+    if Qp is None or Qr is None:
+        if Qp is not None or Qr is not None:
+            return None
+    elif not (Qp is Qr or np.array_equal(Qp, Qr)):
+        return None
+    return sp[0], sr[0], Qp
+
+
+def _scaled_norm(r: _Float) -> float:
+    """Euclidean norm of a vector without overflow or underflow of the squares."""
+    s = float(np.max(np.abs(r), initial=0.0))
+    if s == 0.0:
+        return 0.0
+    return s * float(np.sqrt(np.sum((r / s) ** 2)))
+
+
+def _w2_spectral(P: Any, R: Any, a: _Float, b: _Float) -> float:
+    r"""W2 of two Gaussians with a common eigenbasis, per direction.
+
+    :math:`W_2^2 = |m_1 - m_2|^2 + \sum_i (\sqrt{a_i} - \sqrt{b_i})^2`, each term
+    as :math:`(a_i - b_i) / (\sqrt{a_i} + \sqrt{b_i})` (no cancellation).
+    """
+    den = np.sqrt(a) + np.sqrt(b)
+    cov = np.where(den > 0, (a - b) / np.where(den > 0, den, 1.0), 0.0)
+    return _scaled_norm(np.concatenate([P.mean - R.mean, cov]))
+
+
+def _kl_spectral(P: Any, R: Any, a: _Float, b: _Float, Q: Any) -> float:
+    r"""KL of two Gaussians with a common eigenbasis, per direction.
+
+    :math:`	frac12 \sum_i [arphi(t_i) + z_i^2 / b_i]` with
+    :math:`t_i = (a_i - b_i) / b_i`, :math:`arphi(t) = t - \log(1 + t)`
+    evaluated stably, and :math:`z = Q^	op (m_2 - m_1)`.
+    """
+    for lam, name in ((a, "S1"), (b, "S2")):
+        if np.any(lam <= 0):
+            i = int(np.argmax(lam <= 0))
+            raise ValueError(
+                f"{name} must be positive definite for KL; eigenvalue {i} is {lam[i]!r}"
+            )
+    dm = R.mean - P.mean
+    z = dm if Q is None else dm @ Q
+    kl = 0.5 * float(np.sum(_t_minus_log1p((a - b) / b)) + np.sum(z * z / b))
+    return max(kl, 0.0)
 
 
 def _check_shapes(
@@ -397,10 +472,10 @@ def w2_gaussian_squared(
 
 
 def w2_gaussian(
-    m1: npt.ArrayLike,
-    S1: npt.ArrayLike,
-    m2: npt.ArrayLike,
-    S2: npt.ArrayLike,
+    m1: Any,
+    S1: Any,
+    m2: npt.ArrayLike | None = None,
+    S2: npt.ArrayLike | None = None,
 ) -> _Float | float:
     r"""2-Wasserstein (Bures--Wasserstein) distance between Gaussians.
 
@@ -415,8 +490,13 @@ def w2_gaussian(
 
     Parameters
     ----------
-    m1 : array_like, shape (..., d)
+    m1 : array_like, shape (..., d), or Gaussian
         Mean(s) of the first Gaussian(s).
+        Or the first law as a scorelab Gaussian, with the second as ``S1``
+        and ``m2``, ``S2`` omitted. Two spectral Gaussians
+        (``Gaussian.from_spectrum``) with the same basis use the
+        per-direction closed form, O(d), without densifying; other laws
+        use their dense moments.
     S1 : array_like, shape (..., d, d)
         Covariance(s) of the first Gaussian(s); symmetric positive
         semi-definite.
@@ -469,6 +549,14 @@ def w2_gaussian(
     >>> w2_gaussian(np.zeros((3, 2)), np.eye(2), np.zeros(2), np.eye(2)).shape
     (3,)
     """
+    laws = _structured(m1, S1, m2, S2, "w2_gaussian")
+    if laws is not None:
+        P, R = laws
+        shared = _shared_spectra(P, R)
+        if shared is not None:
+            return _w2_spectral(P, R, shared[0], shared[1])
+        m1, S1, m2, S2 = P.mean, P.cov, R.mean, R.cov
+    assert m2 is not None and S2 is not None
     # W2 is 1-homogeneous (m -> c m, S -> c^2 S): rescale extreme magnitudes so
     # that the squared distance neither overflows nor underflows in float64.
     m1a, S1a, m2a, S2a, _, _ = _validate(m1, S1, m2, S2)
@@ -511,10 +599,10 @@ def _t_minus_log1p(t: _Float) -> _Float:
 
 
 def kl_gaussian(
-    m1: npt.ArrayLike,
-    S1: npt.ArrayLike,
-    m2: npt.ArrayLike,
-    S2: npt.ArrayLike,
+    m1: Any,
+    S1: Any,
+    m2: npt.ArrayLike | None = None,
+    S2: npt.ArrayLike | None = None,
 ) -> _Float | float:
     r"""Kullback--Leibler divergence :math:`\mathrm{KL}(\mathcal N(m_1, S_1)
     \,\|\, \mathcal N(m_2, S_2))`.
@@ -559,8 +647,13 @@ def kl_gaussian(
 
     Parameters
     ----------
-    m1 : array_like, shape (..., d)
+    m1 : array_like, shape (..., d), or Gaussian
         Mean(s) of the first Gaussian(s).
+        Or the first law as a scorelab Gaussian, with the second as ``S1``
+        and ``m2``, ``S2`` omitted. Two spectral Gaussians
+        (``Gaussian.from_spectrum``) with the same basis use the
+        per-direction closed form, O(d), without densifying; other laws
+        use their dense moments.
     S1 : array_like, shape (..., d, d)
         Covariance(s) of the first Gaussian(s); symmetric positive definite.
     m2 : array_like, shape (..., d)
@@ -599,6 +692,14 @@ def kl_gaussian(
     >>> kl_gaussian([0.0], [[1.0]], [1.0], [[1.0]])
     0.5
     """
+    laws = _structured(m1, S1, m2, S2, "kl_gaussian")
+    if laws is not None:
+        P, R = laws
+        shared = _shared_spectra(P, R)
+        if shared is not None:
+            return _kl_spectral(P, R, *shared)
+        m1, S1, m2, S2 = P.mean, P.cov, R.mean, R.cov
+    assert m2 is not None and S2 is not None
     m1a, S1a, m2a, S2a, d, _ = _validate(m1, S1, m2, S2)
     _, L1 = check_spd_cholesky(S1a, "S1")
     _, L2 = check_spd_cholesky(S2a, "S2")

@@ -355,6 +355,13 @@ class Gaussian(Target):
         Symmetric positive definite covariance.
     """
 
+    #: Structure of a spectral Gaussian (see :meth:`from_spectrum`): per-direction
+    #: variances and the orthonormal eigenbasis (None: the identity); both None for
+    #: a Gaussian built from a dense covariance.
+    _eigenvalues: FloatArray | None = None
+    _basis: FloatArray | None = None
+    _dense: FloatArray | None = None
+
     def __init__(self, mean: npt.ArrayLike, cov: npt.ArrayLike) -> None:
         m = as_float_array(mean, "mean", ndim=1)
         d = m.shape[0]
@@ -363,6 +370,126 @@ class Gaussian(Target):
         self.means = m[None, :].copy()
         self.covariances = np.ascontiguousarray(C[None])
         self.covariance_type = "full"
+
+    @property  # type: ignore[override]
+    def covariances(self) -> FloatArray:
+        """Covariance as a (1, d, d) array (densified on first access if spectral)."""
+        if self._dense is None:
+            lam, Q = self._eigenvalues, self._basis
+            assert lam is not None
+            if Q is None:
+                C = np.diag(lam)
+            else:
+                C = (Q * lam) @ Q.T
+                C = 0.5 * (C + C.T)
+            self._dense = np.ascontiguousarray(C[None])
+        return self._dense
+
+    @covariances.setter
+    def covariances(self, value: FloatArray) -> None:
+        self._dense = value
+
+    @classmethod
+    def from_spectrum(
+        cls,
+        eigenvalues: npt.ArrayLike,
+        basis: npt.ArrayLike | None = None,
+        mean: npt.ArrayLike | None = None,
+    ) -> Gaussian:
+        r"""Gaussian :math:`\mathcal N(m, Q \operatorname{diag}(\lambda) Q^\top)`
+        that keeps its eigen-structure.
+
+        The covariance is stored as per-direction variances and an eigenbasis;
+        :attr:`cov` densifies it (O(d^2) memory) only when accessed.
+        :func:`scorelab.exact_law` and the Gaussian metrics use the structure;
+        :meth:`score`, :meth:`logpdf` and :meth:`sample` use the dense
+        covariance and need it positive definite (laws at t > 0 are).
+
+        Parameters
+        ----------
+        eigenvalues : array_like, shape (d,)
+            Variances along the basis directions, finite and ``>= 0`` (zero
+            eigenvalues, i.e. singular covariances, are allowed).
+        basis : array_like, shape (d, d), optional
+            Orthonormal eigenvectors as columns (``||Q^T Q - I|| <= 1e-10``);
+            None (default) means the identity, i.e. a diagonal covariance.
+        mean : array_like, shape (d,), optional
+            Mean (default 0).
+
+        Returns
+        -------
+        Gaussian
+
+        Raises
+        ------
+        ValueError
+            If an eigenvalue is negative or not finite, the shapes do not match,
+            or the basis is not orthonormal.
+        """
+        lam = np.array(eigenvalues, dtype=np.float64, copy=True)
+        if lam.ndim != 1 or lam.shape[0] == 0:
+            raise ValueError(
+                f"eigenvalues must have shape (d,) with d >= 1, got {lam.shape}"
+            )
+        bad = np.flatnonzero(~np.isfinite(lam) | (lam < 0))
+        if bad.size:
+            shown = ", ".join(f"eigenvalues[{i}] = {float(lam[i])!r}" for i in bad[:5])
+            raise ValueError(
+                f"eigenvalues must be finite and >= 0; got {shown}"
+                + (f" (and {bad.size - 5} more)" if bad.size > 5 else "")
+            )
+        d = lam.shape[0]
+        Q: FloatArray | None = None
+        if basis is not None:
+            Q = np.array(as_float_array(basis, "basis", shape=(d, d)), copy=True)
+            err = float(np.linalg.norm(Q.T @ Q - np.eye(d)))
+            if not err <= 1e-10:
+                raise ValueError(
+                    f"basis must be orthonormal (||Q^T Q - I|| = {err:.3g} > 1e-10)"
+                )
+        m = np.zeros(d) if mean is None else as_float_array(mean, "mean", shape=(d,))
+        g = cls.__new__(cls)
+        g.weights = np.ones(1)
+        g.means = np.array(m, dtype=np.float64)[None, :].copy()
+        g.covariance_type = "full"
+        g._eigenvalues = lam
+        g._basis = Q
+        g._dense = None
+        return g
+
+    @classmethod
+    def from_data(cls, X: npt.ArrayLike) -> Gaussian:
+        """Spectral Gaussian fitted to data: sample mean and covariance.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, d)
+            Data matrix (n >= 2 rows); the covariance is the unbiased sample
+            covariance, eigen-decomposed (eigenvalues below 0 from rounding
+            are set to 0, so rank-deficient data are allowed).
+
+        Returns
+        -------
+        Gaussian
+            As :meth:`from_spectrum`.
+        """
+        A = as_float_array(X, "X", ndim=2)
+        n, d = A.shape
+        if n < 2 or d < 1:
+            raise ValueError(f"X must have shape (n, d) with n >= 2, got {A.shape}")
+        mu = A.mean(axis=0)
+        Xc = A - mu
+        C = Xc.T @ Xc / (n - 1)
+        lam, Q = np.linalg.eigh(0.5 * (C + C.T))
+        return cls.from_spectrum(np.maximum(lam, 0.0), Q, mu)
+
+    @property
+    def spectrum(self) -> tuple[FloatArray, FloatArray | None] | None:
+        """``(eigenvalues, basis)`` of a spectral Gaussian (basis None: identity);
+        None for a Gaussian built from a dense covariance."""
+        if self._eigenvalues is None:
+            return None
+        return self._eigenvalues, self._basis
 
     @property
     def mean(self) -> FloatArray:
@@ -375,6 +502,14 @@ class Gaussian(Target):
     def noised(self, process: Process, t: float) -> Gaussian:
         r"""The marginal :math:`p_t = \mathcal N(\alpha_t m, \alpha_t^2\Sigma +
         \sigma_t^2 I)`."""
+        spec = self.spectrum
+        if spec is not None and getattr(process, "m", 1) == 1:
+            check_process(process)
+            tt = float(as_float_array(t, "t", ndim=0))
+            if tt < 0:
+                raise ValueError(f"t must be >= 0, got {tt}")
+            a, s2 = float(process.alpha(tt)), float(process.sigma2(tt))
+            return Gaussian.from_spectrum(a * a * spec[0] + s2, spec[1], a * self.mean)
         marg = self._marginal_under(process, t)
         assert isinstance(marg, Gaussian)
         return marg
