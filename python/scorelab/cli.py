@@ -5,7 +5,7 @@ Examples
 Run a study (a table is printed; the plot of its ``[plot]`` section is written)::
 
     scorelab run examples/quickstart.toml --out quickstart.csv
-    scorelab run study.toml --out results.parquet --dask local:4
+    scorelab run study.toml --out results.csv --dask local:4
     scorelab run study.toml --out results.csv --no-resume -q
 
 Plot a results table::
@@ -123,10 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--no-fit", action="store_true", help="no fitted slopes")
     pl.add_argument("--dpi", type=int, default=150)
 
+    # no help of its own: ``scorelab bench --help`` is the benchmark's parser's
     sub.add_parser(
         "bench",
-        help="throughput table against the NumPy reference (arguments are passed "
-        "to the benchmark)",
+        help="throughput table against the NumPy reference (scorelab bench --help "
+        "lists its options)",
+        add_help=False,
     )
 
     sub.add_parser("info", help="version, build options, threads, CUDA")
@@ -161,7 +163,7 @@ def _safe_name(name: str) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .study import Study, format_summary, table_format
+    from .study import Study, check_writable, format_summary, table_format
 
     if args.max_cells is not None and args.max_cells < 1:
         raise _UsageError(f"--max-cells must be >= 1, got {args.max_cells}")
@@ -175,9 +177,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise _UsageError(f"--out: {exc}") from None
     if suffix != ".csv" and importlib.util.find_spec("pyarrow") is None:
         raise _UsageError(
-            f"--out {out}: Parquet output needs pyarrow: pip install "
-            "'scorelab[parquet]' (or write a .csv file)"
+            f"--out {out}: Parquet output needs pyarrow, an optional extra: "
+            'pip install "scorelab[parquet]" (or write a .csv file, the default)'
         )
+    check_writable(out)
     if args.threads is not None and args.threads < 1:
         raise _UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.dask is not None:

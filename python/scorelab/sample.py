@@ -282,6 +282,35 @@ def run_arguments(
     }
 
 
+def _check_keywords(fn: Any, scheme: Any, options: dict[str, Any]) -> None:
+    """Refuse a keyword that is neither an option of ``scheme`` nor a parameter
+    of ``fn`` but close to one of ``fn``'s parameters (e.g. ``sed`` for
+    ``seed``): a TypeError naming the parameter, as Python and the CLI do.
+    """
+    import difflib
+    import inspect
+
+    from .schemes import SCHEMES
+
+    known: tuple[str, ...] = ()
+    if isinstance(scheme, str) and scheme in SCHEMES:
+        known = tuple(SCHEMES[scheme].options)
+    params = [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    for key in options:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, params, n=1)
+        if close:
+            raise TypeError(
+                f"{fn.__name__}() got an unexpected keyword argument {key!r}; "
+                f"did you mean {close[0]!r}?"
+            )
+
+
 def sample(
     target: Target,
     process: Process,
@@ -364,6 +393,7 @@ def sample(
         With ``device="cuda"`` when the CUDA backend was not built or no GPU is
         visible (the message says how to build it).
     """
+    _check_keywords(sample, scheme, scheme_options)
     n = check_int(n, "n", 1)
     particle_offset = check_int(particle_offset, "particle_offset", 0)
     if particle_offset + n > 2**64:

@@ -112,6 +112,7 @@ from .results import (
     _need_pyarrow,
     _Store,
     aggregate,
+    check_writable,
     format_summary,
     read_results,
     table_format,
@@ -151,6 +152,7 @@ __all__ = [
     "Task",
     "aggregate",
     "check_dask",
+    "check_writable",
     "convert_value",
     "dask_client",
     "format_summary",
@@ -399,6 +401,7 @@ class Study:
             table_format(out)
             if table_format(out) != ".csv":
                 _need_pyarrow()
+            check_writable(out)
             store = _Store(Path(out), self.name, overwrite=overwrite)
             store.open(resume)
         try:

@@ -28,6 +28,7 @@ from .schema import (
 __all__ = [
     "ResultTable",
     "aggregate",
+    "check_writable",
     "format_summary",
     "read_results",
     "table_format",
@@ -164,14 +165,59 @@ def table_format(path: str | os.PathLike[str]) -> str:
     return suf
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Refuse, before any work, an output path that cannot be written.
+
+    The output (and its ``OUT.parts/`` folder) must not be a folder (resp. a
+    file), the nearest existing folder above it must be a folder in which a
+    file can be created (tested by creating and removing an empty temporary
+    file there), and an existing output must be writable.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Raises
+    ------
+    StudyError
+        Naming the path and the reason.
+    """
+    import tempfile
+
+    out = Path(os.path.abspath(path))
+    parts = out.with_name(out.name + ".parts")
+
+    def refuse(why: str) -> StudyError:
+        return StudyError(str(path), "", f"cannot write the output: {why}")
+
+    if out.is_dir():
+        raise refuse(f"{out} is a folder")
+    if parts.exists() and not parts.is_dir():
+        raise refuse(f"{parts} (the folder of finished parts) is a file")
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise refuse(
+            f"{folder} is a file, so the folder {out.parent} cannot be created"
+        )
+    if out.exists() and not os.access(out, os.W_OK):
+        raise refuse(f"{out} is not writable")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".scorelab-probe-"):
+            pass
+    except OSError as exc:
+        raise refuse(f"cannot create files in {folder} ({exc.strerror})") from None
+
+
 def _need_pyarrow() -> Any:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise ImportError(
-            "Parquet output needs pyarrow: pip install 'scorelab[parquet]' (or "
-            "write a .csv file)"
+            "Parquet output needs pyarrow, an optional extra: pip install "
+            '"scorelab[parquet]" (or write a .csv file, the default)'
         ) from None
     return pa, pq
 
