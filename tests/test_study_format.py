@@ -8,11 +8,13 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import scorelab as sl
 from scorelab.cli import main
-from scorelab.study import Study, StudyError
+from scorelab.schemes import scheme_nfe
+from scorelab.study import Study, StudyError, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,3 +150,206 @@ def _toml(text: str) -> dict:
 
 def _rows(table):
     return {(r["scheme"], r["steps"], r["metric"]): r["estimate"] for r in table}
+
+
+# ---------------------------------------------------------------------------
+# explicit grids and grid options
+# ---------------------------------------------------------------------------
+def _exact_w2(target, process, scheme, times, **opts):
+    law = sl.exact_law(target, process, scheme, times, init="exact", **opts)
+    return sl.w2_gaussian(law, target.noised(process, float(times[-1])))
+
+
+@pytest.mark.parametrize(
+    "grids",
+    [
+        "grids = [1.0, 0.5, 0.1, 1e-3]",
+        'grids = {kind = "explicit", times = [1.0, 0.5, 0.1, 1e-3]}',
+        "grids = [[1.0, 0.5, 0.1, 1e-3], [0.9, 0.2, 0.01]]",
+    ],
+)
+def test_explicit_grids_in_toml(grids):
+    text = f"""
+    name = "explicit"
+    schemes = ["ei-sde", "heun"]
+    init = "exact"
+    metrics = ["w2"]
+    {grids}
+    [targets]
+    g = "gaussian-3d-aniso"
+    """
+    study = Study.from_dict(_toml(text))
+    table = study.run()
+    target = sl.study.make_target("gaussian-3d-aniso")
+    process = sl.VP()
+    grids_ = {
+        (1.0, 0.001): np.array([1.0, 0.5, 0.1, 1e-3]),
+        (0.9, 0.01): np.array([0.9, 0.2, 0.01]),
+    }
+    assert len(table) == 2 * (1 + grids.count("0.9"))
+    for r in table:
+        times = grids_[(r["T"], r["delta"])]
+        assert r["steps"] == len(times) - 1
+        assert r["grid"].startswith("explicit[")
+        want = _exact_w2(target, process, r["scheme"], times)
+        assert r["estimate"] == pytest.approx(want, rel=1e-12)
+
+
+def test_explicit_grid_ending_at_zero():
+    text = """
+    schemes = ["ei-sde", "euler"]
+    grids = [1.0, 0.5, 0.1, 0.0]
+    init = "exact"
+    metrics = [{name = "w2", reference = "data"}]
+    [targets]
+    g = "gaussian-2d-aniso"
+    """
+    table = Study.from_dict(_toml(text)).run()
+    assert set(table["delta"]) == {0.0} and len(table) == 2
+    bad = text.replace('"euler"', '"dpm-solver++-2m"')
+    with pytest.raises(StudyError, match="log-SNR"):
+        Study.from_dict(_toml(bad))
+
+
+@pytest.mark.parametrize(
+    "grids, key, needle",
+    [
+        ("grids = [1.0, 1.0, 0.1]", "grids", "strictly decreasing"),
+        ("grids = [1.0, -0.1]", "grids", "t must end"),
+        ('grids = {kind = "explicit"}', "grids.times", "required"),
+        ('grids = {kind = "explicit", times = "x"}', "grids.times", "list of"),
+        ('grids = {kind = "uniform", rho = 2}', "grids.rho", "no option"),
+        ('grids = {kind = "karras", rho = -1}', "grids.rho", "> 0"),
+        ('grids = {kind = "explicit", times = [1, 0.1], rho = 2}', "grids.rho", "no "),
+        ("grids = [1.0, 0.5, 0.1]\nsteps = 3", "steps", "has steps = 2"),
+        ("grids = [1.0, 0.5, 0.1]\ndelta = 0.01", "delta", "delta = 0.1"),
+        ("grids = [1.0, 0.5, 0.1]\nnfe = 3", "nfe", "fixes its steps"),
+        ('grids = "uniform"', "steps", r"required: steps \(or nfe"),
+        ("grids = [1.0, 0.5, 0.1]\nT = 0.5", "T", "T = 1"),
+    ],
+)
+def test_bad_grids_name_the_key(grids, key, needle):
+    text = f"""
+    schemes = "ei-sde"
+    metrics = ["w2"]
+    {grids}
+    [targets]
+    g = "gaussian-2d"
+    """
+    with pytest.raises(StudyError, match=needle) as exc:
+        Study.from_dict(_toml(text))
+    assert exc.value.key == key
+
+
+@pytest.mark.parametrize(
+    "grid, kw",
+    [
+        ('{kind = "karras", rho = 5}', {"rho": 5.0}),
+        ('{kind = "power", rho = 3}', {"rho": 3.0}),
+        ('"logsnr"', {}),
+        ('"exponential"', {}),
+    ],
+)
+def test_every_grid_kind_and_option(grid, kw):
+    text = f"""
+    schemes = "ei-ode"
+    steps = 6
+    init = "exact"
+    grids = [{grid}]
+    metrics = ["w2"]
+    [targets]
+    g = "gaussian-2d-aniso"
+    """
+    (row,) = Study.from_dict(_toml(text)).run()
+    kind = grid.split('"')[1]
+    process = sl.VP()
+    times = sl.grid(kind, 6, process=process, **kw)
+    target = sl.study.make_target("gaussian-2d-aniso")
+    assert row["estimate"] == pytest.approx(
+        _exact_w2(target, process, "ei-ode", times), rel=1e-12
+    )
+
+
+# ---------------------------------------------------------------------------
+# grids by evaluation budget (nfe)
+# ---------------------------------------------------------------------------
+NFE = """
+name = "budget"
+schemes = ["ei-sde", "heun", "dpm-solver++-3m", {name = "pc", corrector_steps = 2}]
+nfe = [12, 30]
+init = "exact"
+metrics = ["w2"]
+
+[targets]
+g = "gaussian-2d-aniso"
+"""
+
+
+def test_nfe_budget_picks_the_most_steps_and_records_nfe():
+    study = Study.from_dict(_toml(NFE))
+    assert study.budget == "nfe"
+    table = study.run()
+    assert len(table) == 8
+    process = sl.VP()
+    for r in table:
+        name = r["scheme"].split("(")[0]
+        opts = {"corrector_steps": 2} if name == "pc" else {}
+        budget = 12 if r["nfe"] <= 12 else 30
+        steps = r["steps"]
+        # the evaluations actually used, the most steps within the budget
+        assert r["nfe"] == scheme_nfe(name, steps, process, **opts) <= budget
+        assert scheme_nfe(name, steps + 1, process, **opts) > budget
+    by = {(r["scheme"], r["nfe"]): r["steps"] for r in table}
+    assert by[("ei-sde", 12)] == 12 and by[("heun", 30)] < 30
+
+
+def test_nfe_cells_are_the_steps_cells():
+    # a budget that resolves to s steps is the cell 'steps = s' (same task)
+    a = Study.from_dict(_toml(NFE.replace("nfe = [12, 30]", "nfe = 12")))
+    b = Study.from_dict(_toml(NFE.replace("nfe = [12, 30]", "steps = 12")))
+    ids_b = {t.id for t in b.tasks}
+    assert next(t.id for t in a.tasks if t.labels["scheme"] == "ei-sde") in ids_b
+
+
+def test_nfe_and_steps_exclusive_and_sweeps():
+    both = NFE.replace("nfe = [12, 30]", "nfe = [12, 30]\nsteps = 4")
+    with pytest.raises(StudyError, match="either steps or nfe") as exc:
+        Study.from_dict(_toml(both))
+    assert exc.value.key == "nfe"
+    # a sweep's own nfe replaces the steps set above it
+    sweep = _toml(NFE.replace("nfe = [12, 30]", "steps = [4, 8]"))
+    sweep["sweep"] = [{"name": "a"}, {"name": "b", "nfe": 10}]
+    study = Study.from_dict(sweep)
+    steps = sorted(t.labels["steps"] for t in study.tasks)
+    assert len(study) == 8 + 4 and 10 in steps
+    with pytest.raises(StudyError, match="too small") as exc:
+        Study.from_dict(_toml(NFE.replace("nfe = [12, 30]", "nfe = 2")))
+    assert exc.value.key == "nfe"
+
+
+def test_summary_by_nfe(capsys, tmp_path):
+    study = _write(tmp_path, NFE)
+    assert main(["run", str(study), "--out", str(tmp_path / "r.csv"), "-q"]) == 0
+    out = capsys.readouterr().out
+    head = next(ln for ln in out.splitlines() if ln.startswith("scheme"))
+    assert "nfe=" in head and "steps=" not in head
+    table = read_results(tmp_path / "r.csv")
+    assert list(table.columns).index("nfe") == list(table.columns).index("n") + 1
+
+
+def test_result_files_without_nfe_are_resumed(tmp_path, monkeypatch):
+    # written by a scorelab before the nfe column: same tasks, no recomputation
+    src = ROOT / "tests" / "data" / "study_before_nfe.csv"
+    out = tmp_path / "r.csv"
+    out.write_bytes(src.read_bytes())
+    old = read_results(out)
+    assert "nfe" not in old.columns
+    monkeypatch.setattr("scorelab.study.run_task", lambda t: pytest.fail("rerun"))
+    study = Study.from_toml(ROOT / "tests" / "data" / "study_before_nfe.toml")
+    table = study.run(out)
+    new = read_results(out)
+    assert [r["estimate"] for r in new] == [r["estimate"] for r in old]
+    assert [r["task"] for r in new] == [r["task"] for r in old]
+    process = sl.VP()
+    for r in (*table, *new):
+        assert r["nfe"] == scheme_nfe(r["scheme"], r["steps"], process)

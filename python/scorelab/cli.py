@@ -207,7 +207,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         threads=args.threads,
         log=log,
     )
-    print(format_summary(table))
+    print(format_summary(table, study.budget))
     print(f"wrote {out} ({len(table)} rows)")
     if (study.plot is not None or args.plot) and not args.no_plot:
         from .plots import plot_convergence

@@ -130,7 +130,7 @@ from .schema import (
     StudyError,
     convert_value,
 )
-from .tasks import BOUND_CONTEXT, Task, run_task
+from .tasks import BOUND_CONTEXT, Task, run_task, task_nfe
 
 __all__ = [
     "BOUND_CONTEXT",
@@ -220,6 +220,9 @@ class Study:
     metric_kinds : dict
         Metric label -> ``"exact"``, ``"mc"`` or ``"bound"`` (the terms of a
         bound, labelled ``"LABEL:TERM"``, have kind ``"bound_term"``).
+    budget : str
+        ``"nfe"`` when some grid is asked for by a budget of score evaluations
+        (key ``nfe``), else ``"steps"``: the columns of the printed summary.
     """
 
     name: str
@@ -233,6 +236,7 @@ class Study:
     plot: dict[str, Any] | None = None
     threads: int | None = None
     metric_kinds: dict[str, str] = dataclasses.field(default_factory=dict)
+    budget: str = "steps"
     _tasks: list[Task] | None = dataclasses.field(
         default=None, init=False, repr=False, compare=False
     )
@@ -425,6 +429,11 @@ class Study:
                     bar.update(rows, task)
             finally:
                 bar.close()
+            for t in tasks:  # rows of an older scorelab have no nfe
+                if any(r.get("nfe") is None for r in done[t.id]):
+                    nfe = task_nfe(t)
+                    for r in done[t.id]:
+                        r["nfe"] = nfe
             table = ResultTable([r for t in tasks for r in done[t.id]], list(COLUMNS))
             if store is not None:
                 store.finish(table)

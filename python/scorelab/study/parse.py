@@ -19,6 +19,7 @@ from .presets import (
     _build_error,
     _build_process,
     _build_target,
+    _cached,
     _empirical_metrics,
     _error_classes,
     _metrics_module,
@@ -49,7 +50,7 @@ from .tasks import (
     _grid_times,
 )
 
-__all__ = ["MAX_CELLS", "PLOT_KEYS", "SETTING_KEYS"]
+__all__ = ["DEFAULT_DELTA", "GRID_OPTIONS", "MAX_CELLS", "PLOT_KEYS", "SETTING_KEYS"]
 
 # keys of the study file -----------------------------------------------------
 #: Settings whose values span the product (scalar or list).
@@ -64,6 +65,7 @@ SETTING_KEYS: tuple[str, ...] = (
     "delta",
     "n",
     "steps",
+    "nfe",
 )
 _SWEEP_KEYS: tuple[str, ...] = (
     "name",
@@ -109,9 +111,37 @@ _DEFAULTS: dict[str, Any] = {
     "score_errors": ["none"],
     "init": ["prior"],
     "T": [None],
-    "delta": [1e-3],
+    "delta": [None],
     "n": [10000],
+    "steps": [None],
+    "nfe": [None],
 }
+#: Early-stopping time of a cell whose ``delta`` is not given (named grids).
+DEFAULT_DELTA = 1e-3
+
+
+def _grid_options() -> dict[str, tuple[str, ...]]:
+    from ..grids import _DEFAULT_RHO, GRID_KINDS
+
+    out: dict[str, tuple[str, ...]] = {
+        k: ("rho",) if k in _DEFAULT_RHO else () for k in GRID_KINDS
+    }
+    out["explicit"] = ("times",)
+    return out
+
+
+#: Grid kinds of a study and the options of each (``rho``: the exponent of
+#: ``karras`` and ``power``; ``times``: the times of an explicit grid).
+GRID_OPTIONS: dict[str, tuple[str, ...]] = _grid_options()
+
+
+def _is_times(v: Any) -> bool:
+    """Whether a setting value is a list of numbers (an explicit grid's times)."""
+    return (
+        isinstance(v, list)
+        and bool(v)
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    )
 
 
 def _join(prefix: str, key: str | int) -> str:
@@ -184,12 +214,77 @@ MAX_CELLS = 10**6
 # ---------------------------------------------------------------------------
 # a cell's tasks
 # ---------------------------------------------------------------------------
-def _cell_objects(cell: Mapping[str, _Choice]) -> tuple[Any, Any, float]:
-    """The target and process of a cell (cached builds) and its time horizon T."""
+class _SettingError(ValueError):
+    """A cell's settings do not fit together; ``key`` names the setting."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _steps_for_budget(cell: Mapping[str, _Choice], nfe: int) -> int:
+    """Most steps of the cell's scheme within ``nfe`` score evaluations (cached)."""
+    from ..grids import _steps_for_nfe
+
+    scheme = cell["schemes"].spec
+    key = {"process": cell["processes"].spec, "scheme": scheme, "nfe": nfe}
+
+    def build() -> int:
+        process = _build_process(cell["processes"].spec)
+        try:
+            return _steps_for_nfe(nfe, scheme["name"], process, scheme["options"])
+        except (ValueError, TypeError) as exc:
+            raise _SettingError("nfe", str(exc)) from None
+
+    return int(_cached("nfe-steps", key, build))
+
+
+def _cell_objects(cell: Mapping[str, _Choice]) -> tuple[Any, Any, int, float, float]:
+    """The target and process of a cell (cached builds) and its steps, T, delta.
+
+    An explicit grid fixes all three (a given ``steps``, ``T`` or ``delta``
+    must agree with it, and ``nfe`` cannot be given); otherwise ``T`` defaults
+    to the process's, ``delta`` to :data:`DEFAULT_DELTA`, and ``steps`` is
+    given, or the most steps of the cell's scheme within the budget ``nfe``
+    (:func:`scorelab.schemes.scheme_nfe`). Raises :class:`_SettingError`.
+    """
     target = _build_target(cell["targets"].spec)
     process = _build_process(cell["processes"].spec)
-    T = cell["T"].spec if cell["T"].spec is not None else float(process.T)
-    return target, process, T
+    grid_spec = cell["grids"].spec
+    steps, nfe = cell["steps"].spec, cell["nfe"].spec
+    T, delta = cell["T"].spec, cell["delta"].spec
+    if grid_spec["kind"] == "explicit":
+        t = grid_spec["times"]
+        label = cell["grids"].label
+        if nfe is not None:
+            raise _SettingError(
+                "nfe",
+                f"the explicit grid {label} fixes its steps; nfe cannot be "
+                "given with it (put explicit grids in a [[sweep]] of their own)",
+            )
+        for key, given, value in (
+            ("steps", steps, len(t) - 1),
+            ("T", T, t[0]),
+            ("delta", delta, t[-1]),
+        ):
+            if given is not None and given != value:
+                raise _SettingError(
+                    key,
+                    f"the explicit grid {label} has {key} = {value:g}, not "
+                    f"{given:g}; leave {key} out for explicit grids (e.g. in a "
+                    "[[sweep]] of their own)",
+                )
+        return target, process, len(t) - 1, float(t[0]), float(t[-1])
+    if steps is None and nfe is None:
+        raise _SettingError(
+            "steps",
+            "required: steps (or nfe, a budget of score evaluations, or an "
+            "explicit grid of times)",
+        )
+    if nfe is not None:
+        steps = _steps_for_budget(cell, nfe)
+    T = float(process.T) if T is None else T
+    return target, process, steps, T, DEFAULT_DELTA if delta is None else delta
 
 
 def cell_tasks(
@@ -208,10 +303,8 @@ def cell_tasks(
     Every task's ``index`` is 0 (the parser numbers them).
     """
     tch = cell["targets"]
-    target, _, T = _cell_objects(cell)
+    target, _, steps, T, delta = _cell_objects(cell)
     mc = [m for m in metrics if m["kind"] == "mc"]
-    steps = cell["steps"].spec
-    delta = cell["delta"].spec
     grid_spec = cell["grids"].spec
     scheme_spec = cell["schemes"].spec
     err_spec = cell["score_errors"].spec
@@ -292,6 +385,7 @@ class _Parser:
         self.stem = stem
         self.labels: dict[tuple[str, Any], str] = {}
         self.own: set[str] = set()
+        self.budget = "steps"
 
     def kp(self, where: str, key: str) -> str:
         """Path of a setting: in the sweep if the sweep sets it, else top-level."""
@@ -405,6 +499,7 @@ class _Parser:
             plot=plot,
             threads=threads,
             metric_kinds=metric_labels,
+            budget=self.budget,
         )
 
     def iter_tasks(
@@ -497,6 +592,18 @@ class _Parser:
     ) -> _SweepPlan:
         """Parse one sweep's settings, metrics and bounds (no cell is built)."""
         choices: dict[str, list[_Choice]] = {}
+        if "steps" in sw and "nfe" in sw:
+            own = [k for k in ("steps", "nfe") if k in self.own]
+            if len(own) != 1:
+                raise self.err(
+                    self.kp(where, "nfe"),
+                    "give either steps or nfe (a budget of score evaluations), "
+                    "not both",
+                )
+            # a sweep's own steps (or nfe) replaces the other one set above it
+            sw = {k: v for k, v in sw.items() if k not in ("steps", "nfe") or k in own}
+        if "nfe" in sw:
+            self.budget = "nfe"
         for key in SETTING_KEYS:
             if key == "targets":
                 raw = sw.get("targets", list(self.targets))
@@ -506,6 +613,9 @@ class _Parser:
                 raw = _DEFAULTS[key]
             else:
                 raise self.err(_join(where, key), "required setting is missing")
+            single = key == "grids" and _is_times(raw)
+            if single:
+                raw = [raw]  # one explicit grid, e.g. grids = [1.0, 0.5, 0.1]
             values = self.as_list(raw)
             if not values:
                 raise self.err(self.kp(where, key), "must not be an empty list")
@@ -514,7 +624,7 @@ class _Parser:
                     key,
                     v,
                     _join(self.kp(where, key), j)
-                    if isinstance(raw, list)
+                    if isinstance(raw, list) and not single
                     else self.kp(where, key),
                 )
                 for j, v in enumerate(values)
@@ -568,12 +678,14 @@ class _Parser:
             if v not in INITS:
                 raise self.err(path, f"unknown init {v!r}", INITS, got=v)
             return _Choice(v, v)
-        if key in ("steps", "n"):
+        if v is None and key in ("steps", "nfe"):
+            return _Choice(None, None)
+        if key in ("steps", "n", "nfe"):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise self.err(path, f"expected an integer >= 1, got {v!r}")
             return _Choice(v, v)
         # T, delta
-        if v is None and key == "T":
+        if v is None and key in ("T", "delta"):
             return _Choice(None, None)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.err(path, f"expected a positive number, got {v!r}")
@@ -694,23 +806,52 @@ class _Parser:
         return self.unique("schemes", _Choice(label or _call_label(name, opts), spec))
 
     def parse_grid(self, v: Any, path: str) -> _Choice:
-        from ..grids import GRID_KINDS
+        from ..grids import validate_grid
 
+        table = isinstance(v, Mapping)
+        if _is_times(v):
+            v = {"kind": "explicit", "times": v}
         kind, opts, label = self.split_call(v, path, "kind")
-        if kind not in GRID_KINDS:
-            raise self.err(
-                _join(path, "kind") if isinstance(v, Mapping) else path,
-                f"unknown grid kind {kind!r}",
-                GRID_KINDS,
-                got=kind,
-            )
-        for o, val in opts.items():
-            if o != "rho":
+        where = _join(path, "kind") if table else path
+        if kind not in GRID_OPTIONS:
+            raise self.err(where, f"unknown grid kind {kind!r}", GRID_OPTIONS, got=kind)
+        allowed = GRID_OPTIONS[kind]
+        for o in opts:
+            if o not in allowed:
                 raise self.err(
-                    _join(path, o), f"grid {kind!r} has no option {o!r}", ["rho"], got=o
+                    _join(path, o), f"grid {kind!r} has no option {o!r}", allowed, got=o
                 )
+        if kind == "explicit":
+            if "times" not in opts:
+                raise self.err(
+                    _join(path, "times"),
+                    "required: the times T = t_0 > t_1 > ... > t_N >= 0",
+                )
+            raw = opts["times"]
+            try:
+                if not isinstance(raw, list) or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw
+                ):
+                    raise ValueError(f"expected a list of numbers, got {raw!r}")
+                t = validate_grid(raw, allow_zero=True)
+            except (ValueError, TypeError) as exc:
+                raise self.err(
+                    _join(path, "times") if table else path,
+                    f"invalid explicit grid: {exc}",
+                ) from None
+            spec: dict[str, Any] = {"kind": kind, "times": [float(x) for x in t]}
+            auto = "explicit" + _fmt(spec["times"])
+            if len(t) > 6:
+                auto = (
+                    f"explicit(N={len(t) - 1},T={t[0]:g},end={t[-1]:g},"
+                    f"#{_digest(spec['times']).hex()[:8]})"
+                )
+            return self.unique("grids", _Choice(label or auto, spec))
+        for o, val in opts.items():
             if isinstance(val, bool) or not isinstance(val, (int, float)):
                 raise self.err(_join(path, o), f"expected a number, got {val!r}")
+            if not (math.isfinite(val) and val > 0):  # rho
+                raise self.err(_join(path, o), f"must be finite and > 0, got {val!r}")
         spec = {"kind": kind, **{k: float(x) for k, x in opts.items()}}
         return self.unique("grids", _Choice(label or _call_label(kind, opts), spec))
 
@@ -920,9 +1061,15 @@ class _Parser:
         from ..targets import Gaussian
 
         tch = cell["targets"]
-        target, process, T = _cell_objects(cell)
-        delta = cell["delta"].spec
-        steps = cell["steps"].spec
+        try:
+            target, process, steps, T, delta = _cell_objects(cell)
+        except _SettingError as exc:
+            raise self.err(
+                self.kp(where, exc.key),
+                f"{exc} (target {tch.label!r}, process "
+                f"{cell['processes'].label!r}, scheme {cell['schemes'].label!r}, "
+                f"grid {cell['grids'].label!r})",
+            ) from None
         grid_spec = cell["grids"].spec
         scheme_spec = cell["schemes"].spec
         err_spec = cell["score_errors"].spec
@@ -1057,10 +1204,9 @@ class _Parser:
         if not isinstance(out["out"], str) or not out["out"]:
             raise self.err("plot.out", f"expected a file name, got {out['out']!r}")
         x = out.get("x", "steps")
-        if x not in ("steps", "n", "delta", "T"):
-            raise self.err(
-                "plot.x", f"unknown x column {x!r}", ("steps", "n", "delta", "T"), got=x
-            )
+        xs = ("steps", "nfe", "n", "delta", "T")
+        if x not in xs:
+            raise self.err("plot.x", f"unknown x column {x!r}", xs, got=x)
         data_labels = [k for k, v in metric_labels.items() if v != "bound"]
         bound_labels = [k for k, v in metric_labels.items() if v == "bound"]
         for key, allowed in (("y", data_labels), ("bounds", bound_labels)):

@@ -19,6 +19,8 @@ from .schema import (
     _FLOAT_COLUMNS,
     _INT_COLUMNS,
     COLUMNS,
+    LINKED_COLUMNS,
+    OPTIONAL_COLUMNS,
     OUTPUT_SUFFIXES,
     SETTING_COLUMNS,
     StudyError,
@@ -318,9 +320,9 @@ class _NotATable(Exception):
     """A file at the output path that is not a scorelab result table."""
 
 
-#: Columns a file must have to count as a scorelab result table (``task_rows``
-#: is absent from tables written before it existed).
-_REQUIRED = tuple(c for c in COLUMNS if c != "task_rows")
+#: Columns a file must have to count as a scorelab result table (those of
+#: :data:`OPTIONAL_COLUMNS` are absent from tables written before they existed).
+_REQUIRED = tuple(c for c in COLUMNS if c not in OPTIONAL_COLUMNS)
 
 
 def _check_columns(columns: Sequence[str]) -> None:
@@ -575,7 +577,10 @@ class _Store:
                 rows_ = payload["rows"]
                 if p.stem != tid or not isinstance(rows_, list) or not rows_:
                     raise ValueError("inconsistent part file")
-                rows_ = [{c: r[c] for c in COLUMNS} for r in rows_]
+                rows_ = [
+                    {c: r.get(c) if c in OPTIONAL_COLUMNS else r[c] for c in COLUMNS}
+                    for r in rows_
+                ]
                 if any(r["task_rows"] != len(rows_) for r in rows_):
                     raise ValueError("incomplete part file")
             except Exception:
@@ -672,7 +677,9 @@ def format_summary(
     ----------
     table : ResultTable
     columns : str, default "steps"
-        Column whose values become the table's columns.
+        Column whose values become the table's columns (``"nfe"``: score
+        evaluations; its linked column, e.g. ``steps`` for ``nfe``, is then not
+        a row key, see :data:`LINKED_COLUMNS`).
     terms : bool, default False
         Also show the named terms of bounds (rows of kind ``"bound_term"``).
     """
@@ -680,7 +687,9 @@ def format_summary(
         table = table.where(kind=["exact", "mc", "bound"])
     if not len(table):
         return "(no rows)"
-    settings = [c for c in SETTING_COLUMNS if c != columns]
+    settings = [
+        c for c in SETTING_COLUMNS if c not in (columns, LINKED_COLUMNS.get(columns))
+    ]
     varying = [c for c in settings if len(table.unique(c)) > 1]
     constant = [c for c in settings if c not in varying]
     keys = [*varying, "metric"]

@@ -17,6 +17,8 @@ __all__ = [
     "EMPIRICAL_METRICS",
     "EXACT_METRICS",
     "INITS",
+    "LINKED_COLUMNS",
+    "OPTIONAL_COLUMNS",
     "OUTPUT_SUFFIXES",
     "REFERENCES",
     "SETTING_COLUMNS",
@@ -47,6 +49,7 @@ COLUMNS: tuple[str, ...] = (
     "study",
     "task",
     *SETTING_COLUMNS,
+    "nfe",
     "replicate",
     "seed",
     "metric",
@@ -61,7 +64,13 @@ COLUMNS: tuple[str, ...] = (
 )
 #: Columns that differ between otherwise identical runs.
 TIMING_COLUMNS: tuple[str, ...] = ("wall_time_s", "particle_steps_per_s")
-_INT_COLUMNS = frozenset({"dim", "steps", "n", "replicate", "seed", "task_rows"})
+#: Columns a result file written by an older scorelab may lack (resumable:
+#: ``nfe`` is recomputed from the task, ``task_rows`` marks unverifiable rows).
+OPTIONAL_COLUMNS: tuple[str, ...] = ("nfe", "task_rows")
+#: Pairs of columns that determine each other within a cell's scheme: a
+#: summary or plot over one must not split rows by the other.
+LINKED_COLUMNS: dict[str, str] = {"steps": "nfe", "nfe": "steps"}
+_INT_COLUMNS = frozenset({"dim", "steps", "nfe", "n", "replicate", "seed", "task_rows"})
 _FLOAT_COLUMNS = frozenset(
     {"T", "delta", "estimate", "stderr", "wall_time_s", "particle_steps_per_s"}
 )

@@ -22,7 +22,7 @@ from .presets import (
 )
 from .schema import COLUMNS
 
-__all__ = ["BOUND_CONTEXT", "Task", "run_task"]
+__all__ = ["BOUND_CONTEXT", "Task", "run_task", "task_nfe"]
 
 
 # ---------------------------------------------------------------------------
@@ -31,10 +31,30 @@ __all__ = ["BOUND_CONTEXT", "Task", "run_task"]
 def _grid_times(
     process: Any, grid_spec: Mapping[str, Any], steps: int, T: float, delta: float
 ) -> Any:
-    from ..grids import grid
+    from ..grids import grid, validate_grid
 
+    if grid_spec["kind"] == "explicit":  # steps, T and delta agree with it
+        return validate_grid(grid_spec["times"], process, allow_zero=True)
     opts = {k: v for k, v in grid_spec.items() if k != "kind"}
     return grid(grid_spec["kind"], steps, T=T, delta=delta, process=process, **opts)
+
+
+def task_nfe(task: Task, times: Any = None) -> int:
+    """Score evaluations of a task's sampler on its grid (warm-up included).
+
+    The count of the compiled table (:attr:`scorelab.schemes.Tableau.n_score_evals`)
+    on the task's own grid ``times`` (rebuilt when not given).
+    """
+    from ..schemes import compile_scheme
+
+    spec = task.spec
+    process = _build_process(spec["process"])
+    if times is None:
+        times = _grid_times(
+            process, spec["grid"], spec["steps"], spec["T"], spec["delta"]
+        )
+    name, options = spec["scheme"]["name"], spec["scheme"]["options"]
+    return int(compile_scheme(name, process, times, **options).n_score_evals)
 
 
 def _init_arg(init: str) -> str | None:
@@ -236,6 +256,7 @@ def run_task(task: Task) -> list[dict[str, Any]]:
         "study": task.study,
         "task": task.id,
         **task.labels,
+        "nfe": task_nfe(task, times),
         "replicate": task.replicate,
         "seed": task.seed,
         "task_rows": 0,  # set below: the number of rows of this task
