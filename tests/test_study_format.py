@@ -353,3 +353,110 @@ def test_result_files_without_nfe_are_resumed(tmp_path, monkeypatch):
     process = sl.VP()
     for r in (*table, *new):
         assert r["nfe"] == scheme_nfe(r["scheme"], r["steps"], process)
+
+
+# ---------------------------------------------------------------------------
+# spectral targets
+# ---------------------------------------------------------------------------
+def _spectral_study(target: str, **over) -> dict:
+    d = _toml(
+        f"""
+        schemes = ["ei-sde", "heun"]
+        steps = [8, 32]
+        init = ["prior", "exact"]
+        metrics = ["w2", {{name = "kl", label = "kl_data", reference = "data"}}]
+        [targets]
+        s = {target}
+        """
+    )
+    d.update(over)
+    return d
+
+
+def _direct(target, r):
+    process = sl.VP()
+    times = sl.grid("uniform", r["steps"], process=process)
+    init = None if r["init"] == "prior" else r["init"]
+    law = sl.exact_law(target, process, r["scheme"], times, init=init)
+    if r["metric"] == "w2":
+        return sl.w2_gaussian(law, target.noised(process, float(times[-1])))
+    return sl.kl_gaussian(law, target)
+
+
+def test_power_law_target_equals_the_dense_computation():
+    spec = '{spectrum = "power-law", dim = 6, alpha = 1.5, scale = 2.0, mean = 0.5}'
+    table = Study.from_dict(_spectral_study(spec)).run()
+    lam = 2.0 * np.arange(1, 7, dtype=float) ** -1.5
+    dense = sl.Gaussian(np.full(6, 0.5), np.diag(lam))  # dense path, oracle
+    spectral = sl.Gaussian.from_spectrum(lam, mean=np.full(6, 0.5))
+    assert len(table) == 16
+    for r in table:
+        assert r["dim"] == 6
+        assert r["estimate"] == pytest.approx(_direct(spectral, r), rel=1e-12)
+        assert r["estimate"] == pytest.approx(_direct(dense, r), rel=1e-9)
+
+
+def test_spectral_study_never_builds_a_dense_covariance(monkeypatch):
+    from scorelab.targets import Gaussian
+
+    prop = Gaussian.covariances
+
+    def getter(self):
+        if self._dense is None:
+            raise AssertionError("a spectral covariance was densified")
+        return prop.fget(self)
+
+    monkeypatch.setattr(Gaussian, "covariances", property(getter, prop.fset))
+    spec = '{spectrum = "power-law", dim = 3072, alpha = 1.2}'
+    d = _spectral_study(spec, steps=[50])
+    table = Study.from_dict(d).run()
+    assert len(table) == 8 and all(np.isfinite(table["estimate"]))
+
+
+def test_eigenvalue_target_and_bad_spectral_targets():
+    lam = [3.0, 1.0, 0.5, 0.0]  # singular: the law at t > 0 is regular
+    spec = "{eigenvalues = [3.0, 1.0, 0.5, 0.0], mean = [1, 2, 3, 4]}"
+    d = _spectral_study(spec, metrics=["w2"])
+    table = Study.from_dict(d).run()
+    target = sl.Gaussian.from_spectrum(lam, mean=[1.0, 2.0, 3.0, 4.0])
+    for r in table:
+        assert r["estimate"] == pytest.approx(_direct(target, r), rel=1e-12)
+    for bad, needle in [
+        ('{spectrum = "flat", dim = 3}', "unknown spectrum"),
+        ('{spectrum = "power-law"}', "needs dim"),
+        ('{spectrum = "power-law", dim = 3, alpha = -1}', "alpha"),
+        ('{spectrum = "power-law", dim = 3, cov = 1}', "no key 'cov'"),
+        ("{eigenvalues = [1.0, -1.0]}", "eigenvalues must be finite and >= 0"),
+        ('{eigenvalues = [1.0], spectrum = "power-law"}', "not several"),
+        ('{data = "x.txt"}', "cannot read data file"),
+    ]:
+        with pytest.raises(StudyError, match=needle) as exc:
+            Study.from_dict(_spectral_study(bad))
+        assert exc.value.key.startswith("targets.s")
+
+
+def test_data_target_hashes_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4)) @ np.diag([2.0, 1.0, 0.5, 0.1])
+    np.save(tmp_path / "X.npy", X)
+    study_file = _write(
+        tmp_path,
+        "schemes = 'ei-sde'\nsteps = 8\ninit = 'exact'\nmetrics = ['w2']\n"
+        "[targets]\nx = {data = 'X.npy'}\n",  # relative to the study file
+    )
+    (row,) = Study.from_toml(study_file).run()
+    target = sl.Gaussian.from_data(X)
+    assert row["estimate"] == pytest.approx(_direct(target, row), rel=1e-12)
+    ids = {t.id for t in Study.from_toml(study_file).tasks}
+    np.save(tmp_path / "X.npy", 2.0 * X)  # a changed file: other tasks
+    assert ids.isdisjoint(t.id for t in Study.from_toml(study_file).tasks)
+    text = study_file.read_text().replace("'X.npy'", "'X.npy', sha256 = 'ab'")
+    with pytest.raises(StudyError, match="SHA-256") as exc:
+        Study.from_toml(_write(tmp_path, text, "s2.toml"))
+    assert exc.value.key == "targets.x.sha256"
+
+
+def test_spectrum_table_example_parses():
+    study = Study.from_toml(ROOT / "examples" / "spectrum_table.toml")
+    assert study.n_cells == 6 * 4 * 4 * 2
+    assert {t.labels["dim"] for t in study.tasks} == {3072}

@@ -26,6 +26,7 @@ from .presets import (
     _parameters,
     _process_classes,
     _public_functions,
+    file_sha256,
 )
 from .schema import (
     COLUMNS,
@@ -574,6 +575,24 @@ class _Parser:
         spec_d = {"preset": spec} if isinstance(spec, str) else dict(spec)
         if "label" in spec_d:
             raise self.err(_join(key, "label"), "a target's label is its name")
+        if isinstance(spec_d.get("data"), str):
+            # a data file: relative to the study file; its content hash joins
+            # the spec (task identity), so a changed file is not reused
+            path = Path(spec_d["data"])
+            if not path.is_absolute() and self.source != "<dict>":
+                path = Path(self.source).parent / path
+            spec_d["data"] = str(path.resolve())
+            try:
+                digest = file_sha256(spec_d["data"])
+            except OSError as exc:
+                raise self.err(
+                    _join(key, "data"), f"cannot read data file: {exc}"
+                ) from None
+            if spec_d.setdefault("sha256", digest) != digest:
+                raise self.err(
+                    _join(key, "sha256"),
+                    f"the data file's SHA-256 is {digest}, not {spec_d['sha256']}",
+                )
         try:
             _build_target(spec_d)
         except (ValueError, TypeError) as exc:

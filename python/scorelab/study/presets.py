@@ -16,7 +16,7 @@ import numpy as np
 
 from .schema import _canon_json
 
-__all__ = ["make_target"]
+__all__ = ["SPECTRA", "SPECTRAL_KEYS", "file_sha256", "make_target"]
 
 # ---------------------------------------------------------------------------
 # targets
@@ -27,6 +27,81 @@ _PRESETS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
     ("gmm-{d}d-{K}", re.compile(r"gmm-(\d+)d-(\d+)"), ("radius", "var")),
 )
 _TARGET_KEYS = ("preset", "mean", "cov", "weights", "means", "covs", "covariance_type")
+#: Keys of the spectral targets (:meth:`scorelab.Gaussian.from_spectrum`), by
+#: the key that selects them.
+SPECTRAL_KEYS: dict[str, tuple[str, ...]] = {
+    "spectrum": ("spectrum", "dim", "alpha", "scale", "mean"),
+    "eigenvalues": ("eigenvalues", "basis", "mean"),
+    "data": ("data", "sha256"),
+}
+#: Spectra of ``{spectrum = ...}`` targets: ``lambda_k = scale * k**-alpha``,
+#: ``k = 1..dim``.
+SPECTRA: tuple[str, ...] = ("power-law",)
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's content (hex), read in blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _spectral_target(spec: Mapping[str, Any]) -> Any:
+    """A spectral Gaussian from ``{spectrum = ...}``, ``{eigenvalues = ...}`` or
+    ``{data = ...}`` (see :func:`make_target`)."""
+    from ..targets import Gaussian
+
+    kind = next(k for k in SPECTRAL_KEYS if k in spec)
+    extra = sorted(set(spec) - set(SPECTRAL_KEYS[kind]))
+    if extra:
+        raise ValueError(
+            f"a {kind!r} target has no key {extra[0]!r} (keys: "
+            f"{', '.join(SPECTRAL_KEYS[kind])})"
+        )
+    if kind == "data":
+        path = spec["data"]
+        if not isinstance(path, str) or not path.endswith(".npy"):
+            raise ValueError(f"data must be the path of a .npy file, got {path!r}")
+        try:
+            if "sha256" in spec and file_sha256(path) != spec["sha256"]:
+                raise ValueError(
+                    f"data file {path!r} changed since the study was read "
+                    "(its SHA-256 differs)"
+                )
+            X = np.load(path, allow_pickle=False)
+        except OSError as exc:
+            raise ValueError(f"cannot read data file {path!r}: {exc}") from None
+        return Gaussian.from_data(X)
+
+    def mean_of(d: int) -> Any:
+        m = np.asarray(spec.get("mean", 0.0), dtype=np.float64)
+        return np.full(d, float(m)) if m.ndim == 0 else m
+
+    if kind == "eigenvalues":
+        lam = np.asarray(spec["eigenvalues"], dtype=np.float64)
+        if lam.ndim != 1:
+            raise ValueError("eigenvalues must be a list of numbers")
+        return Gaussian.from_spectrum(lam, spec.get("basis"), mean_of(lam.shape[0]))
+    name = spec["spectrum"]
+    if name not in SPECTRA:
+        raise ValueError(
+            f"unknown spectrum {name!r} (spectra: {', '.join(map(repr, SPECTRA))})"
+        )
+    d = spec.get("dim")
+    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        raise ValueError(f"a spectrum needs dim, an integer >= 1, got {d!r}")
+    alpha = float(spec.get("alpha", 1.0))
+    scale = float(spec.get("scale", 1.0))
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be finite and >= 0, got {alpha!r}")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be finite and > 0, got {scale!r}")
+    lam = scale * np.arange(1, d + 1, dtype=np.float64) ** -alpha
+    return Gaussian.from_spectrum(lam, None, mean_of(d))
 
 
 def _preset(name: str, opts: Mapping[str, Any]) -> Any:
@@ -82,6 +157,16 @@ def make_target(spec: str | Mapping[str, Any]) -> Any:
         ``{"preset": ..., **options}``; ``{"mean": (d,), "cov": scalar, (d,) or
         (d, d)}`` (a scalar means ``cov * I``, a vector a diagonal); or
         ``{"weights": (K,), "means": (K, d), "covs": ..., "covariance_type": ...}``.
+        Spectral Gaussians (:meth:`~scorelab.Gaussian.from_spectrum`: exact
+        laws and metrics in O(d) per step, no d x d matrix):
+        ``{"spectrum": "power-law", "dim": d, "alpha": a, "scale": c,
+        "mean": m}`` (eigenvalues :math:`c k^{-a}`, ``k = 1..d``, diagonal;
+        ``alpha`` default 1, ``scale`` 1, ``mean`` 0, a number or a list);
+        ``{"eigenvalues": (d,), "basis": (d, d), "mean": m}`` (``basis``
+        optional: the identity); ``{"data": "X.npy", "sha256": hex}`` (the
+        sample mean and covariance of a data matrix (n, d),
+        :meth:`~scorelab.Gaussian.from_data`; ``sha256``, optional, must
+        match the file).
 
     Returns
     -------
@@ -116,6 +201,11 @@ def make_target(spec: str | Mapping[str, Any]) -> Any:
                 f"unknown target preset {name!r}; presets: "
                 + ", ".join(p for p, _, _ in _PRESETS)
             ) from None
+    if any(k in spec for k in SPECTRAL_KEYS):
+        kinds = [k for k in SPECTRAL_KEYS if k in spec]
+        if len(kinds) > 1:
+            raise ValueError(f"give one of the keys {', '.join(kinds)}, not several")
+        return _spectral_target(spec)
     unknown = sorted(set(spec) - set(_TARGET_KEYS))
     if unknown:
         raise ValueError(
