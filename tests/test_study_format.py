@@ -460,3 +460,66 @@ def test_spectrum_table_example_parses():
     study = Study.from_toml(ROOT / "examples" / "spectrum_table.toml")
     assert study.n_cells == 6 * 4 * 4 * 2
     assert {t.labels["dim"] for t in study.tasks} == {3072}
+
+
+# ---------------------------------------------------------------------------
+# the reference (docs/study-format.md, scorelab run --explain)
+# ---------------------------------------------------------------------------
+def test_reference_doc_is_in_sync():
+    from scorelab.study.reference import markdown
+
+    committed = (ROOT / "docs" / "study-format.md").read_text()
+    assert committed == markdown(), (
+        "docs/study-format.md is stale: python -m scorelab.study.reference "
+        "> docs/study-format.md"
+    )
+
+
+def test_reference_covers_every_key():
+    from scorelab.study.parse import _TOP_KEYS, PLOT_KEYS
+    from scorelab.study.presets import _TARGET_KEYS, SPECTRAL_KEYS
+    from scorelab.study.reference import KEYS, key_names
+
+    names = set(key_names())
+    assert set(_TOP_KEYS) <= names
+    plot = next(k for k in KEYS if k.name == "plot")
+    assert all(f"`{k}`" in plot.text for k in PLOT_KEYS)
+    documented = " ".join(k.name + " " + k.type + " " + k.text for k in KEYS)
+    for key in {*_TARGET_KEYS, *(k for ks in SPECTRAL_KEYS.values() for k in ks)}:
+        assert key in documented, key
+
+
+def test_reference_examples_are_valid_studies():
+    from scorelab.study.reference import EXAMPLES, KEYS
+
+    for k in KEYS:
+        if k.example:
+            _toml(k.example)  # every snippet is TOML
+    for title, text in EXAMPLES:
+        study = Study.from_dict(_toml(text), title)
+        assert len(study) > 0
+    text = "\n".join(t for _, t in EXAMPLES)
+    for needle in ("covariance_type", "score_errors", "[[sweep]]", "zip", "nfe"):
+        assert needle in text
+
+
+def test_explain_and_run_help(capsys):
+    assert main(["run", "--explain", "nfe"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("`nfe`") and "budget of score evaluations" in out
+    assert main(["run", "--explain", "spectrum"]) == 0
+    assert "power-law" in capsys.readouterr().out
+    assert main(["run", "--explain"]) == 0
+    assert "grids" in capsys.readouterr().out
+    assert main(["run", "--explain", "grid"]) == 2
+    assert "did you mean 'grids'" in capsys.readouterr().err
+    assert main(["run"]) == 2
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "docs/study-format.md" in capsys.readouterr().out
+
+
+def test_readme_links_the_reference():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Studies") :]
+    assert "docs/study-format.md" in section.split("\n## ")[0]

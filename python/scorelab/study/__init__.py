@@ -8,10 +8,12 @@ times (once when all its metrics are deterministic) and every (cell, replicate,
 metric) becomes one row of a long table::
 
     study task target dim process scheme grid steps T delta score_error init n
-    replicate seed metric kind estimate stderr wall_time_s particle_steps_per_s
+    nfe replicate seed metric kind estimate stderr wall_time_s particle_steps_per_s
     scorelab_version build_info task_rows
 
-Study file (every setting may be a scalar or a list)::
+Study file (every setting may be a scalar or a list; every key, type, default
+and allowed value is in ``docs/study-format.md``, generated from
+:mod:`scorelab.study.reference`)::
 
     name = "quickstart"          # default: the file's stem
     seed = 2024                  # study seed (int >= 0), default 0
@@ -19,8 +21,8 @@ Study file (every setting may be a scalar or a list)::
     processes = ["VP"]           # class names of scorelab.processes, or tables
                                  #   {name = "VP", beta_max = 20, label = "..."}
     schemes = ["ei-sde", {name = "ddim", eta = 0.5}]
-    grids = ["uniform", {kind = "karras", rho = 7}]
-    steps = [10, 20, 40]
+    grids = ["uniform", {kind = "karras", rho = 7}]   # or times: [1.0, 0.5, 0.1]
+    steps = [10, 20, 40]         # or nfe = [...]: a budget of score evaluations
     delta = 1e-3                 # early-stopping time
     T = 1.0                      # default: the process's T
     score_errors = ["none", {name = "Bias", vector = 0.1, scale = 0.05}]
@@ -34,8 +36,8 @@ Study file (every setting may be a scalar or a list)::
     gauss = "gaussian-10d-aniso" # a preset, or a table:
     ring = {preset = "gmm-2d-8", radius = 3.0}
     custom = {mean = [0, 0], cov = [[1, 0.5], [0.5, 1]]}
-    mix = {weights = [0.5, 0.5], means = [[-2], [2]], covs = [0.3, 0.3],
-           covariance_type = "spherical"}
+    mix = {weights = [0.5, 0.5], means = [[-2], [2]], covs = [[[0.3]], [[0.3]]]}
+    img = {spectrum = "power-law", dim = 3072, alpha = 1.2}   # spectral Gaussian
 
     [[sweep]]                    # optional; each sweep overrides the settings
     targets = ["gauss"]          #   above and adds its own product of cells
@@ -90,6 +92,7 @@ Package layout: :mod:`~scorelab.study.schema` (columns, canonical hashing,
 :class:`StudyError`), :mod:`~scorelab.study.presets` (target presets, registries,
 cached builders), :mod:`~scorelab.study.parse` (the study-file parser),
 :mod:`~scorelab.study.tasks` (:class:`Task`, :func:`run_task`),
+:mod:`~scorelab.study.reference` (the study-file reference),
 :mod:`~scorelab.study.results` (:class:`ResultTable`, its I/O and aggregation, the
 resumable store) and :mod:`~scorelab.study.execution` (progress, Dask); this module
 holds :class:`Study` and re-exports the public names.
