@@ -209,6 +209,16 @@ def test_explicit_grid_ending_at_zero():
     bad = text.replace('"euler"', '"dpm-solver++-2m"')
     with pytest.raises(StudyError, match="log-SNR"):
         Study.from_dict(_toml(bad))
+    # heun evaluates the data score at 0: refused before any work for a
+    # singular target, accepted for a regular one
+    singular = text.replace('"euler"', '"heun"').replace(
+        '"gaussian-2d-aniso"', "{eigenvalues = [1.0, 0.0]}"
+    )
+    with pytest.raises(StudyError, match="t = 0") as exc:
+        Study.from_dict(_toml(singular))
+    assert exc.value.key == "grids"
+    regular = singular.replace("[1.0, 0.0]", "[1.0, 0.5]")
+    assert len(Study.from_dict(_toml(regular)).run()) == 2
 
 
 @pytest.mark.parametrize(

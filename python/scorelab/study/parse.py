@@ -1107,6 +1107,25 @@ class _Parser:
                 raise self.err(
                     self.kp(where, "grids"), f"cannot build the grid for {desc}: {exc}"
                 ) from None
+        if delta == 0.0:  # a grid ending at t = 0: the scheme on it, data scores
+            zkey = _canon_json(["zero", tch.spec, cell["processes"].spec, grid_spec])
+            zkey += _canon_json(cell["schemes"].spec)
+            if zkey not in checked:
+                checked.add(zkey)
+                from ..schemes import check_zero_time_scores
+
+                try:
+                    times = _grid_times(process, grid_spec, steps, T, delta)
+                    tab = compile_scheme(
+                        scheme_spec["name"], process, times, **scheme_spec["options"]
+                    )
+                    check_zero_time_scores(tab, target, process)
+                except (ValueError, TypeError) as exc:
+                    raise self.err(
+                        self.kp(where, "grids"),
+                        f"scheme {cell['schemes'].label!r} cannot run on the grid "
+                        f"{cell['grids'].label} ending at t = 0 ({desc}): {exc}",
+                    ) from None
         # scheme on this process (checked once per pair on a small grid)
         skey = _canon_json(["scheme", cell["processes"].spec, scheme_spec, T, delta])
         if skey not in checked:
