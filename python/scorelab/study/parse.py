@@ -848,9 +848,7 @@ class _Parser:
                 )
             raw = opts["times"]
             try:
-                if not isinstance(raw, list) or not all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw
-                ):
+                if not _is_times(raw):
                     raise ValueError(f"expected a list of numbers, got {raw!r}")
                 t = validate_grid(raw, allow_zero=True)
             except (ValueError, TypeError) as exc:
