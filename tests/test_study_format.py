@@ -59,6 +59,10 @@ def test_sample_suggests_seed_for_a_misspelt_keyword():
     assert sl.sample(t, p, "ddim", g, 8, eta=0.5).shape == (8, 1)
     with pytest.raises(ValueError, match="does not accept option"):
         sl.sample(t, p, "ddim", g, 8, colour=1)
+    with pytest.raises(ValueError, match="does not accept option"):
+        sl.sample(t, p, "pc", g, 8, snrr=0.1)  # closest to pc's option 'snr'
+    with pytest.raises(TypeError, match="did you mean 'seed'"):
+        sl.sample(t, p, "pc", g, 8, seeds=1)
 
 
 @pytest.mark.parametrize("where", ["under-a-file", "a-folder", "parts-is-a-file"])

@@ -284,8 +284,9 @@ def run_arguments(
 
 def _check_keywords(fn: Any, scheme: Any, options: dict[str, Any]) -> None:
     """Refuse a keyword that is neither an option of ``scheme`` nor a parameter
-    of ``fn`` but close to one of ``fn``'s parameters (e.g. ``sed`` for
-    ``seed``): a TypeError naming the parameter, as Python and the CLI do.
+    of ``fn`` but closest to one of ``fn``'s parameters (e.g. ``sed`` for
+    ``seed``): a TypeError naming the parameter, as Python and the CLI do. A
+    keyword closest to a scheme option is left to the scheme's own error.
     """
     import difflib
     import inspect
@@ -303,8 +304,8 @@ def _check_keywords(fn: Any, scheme: Any, options: dict[str, Any]) -> None:
     for key in options:
         if key in known:
             continue
-        close = difflib.get_close_matches(key, params, n=1)
-        if close:
+        close = difflib.get_close_matches(key, [*params, *known], n=1)
+        if close and close[0] in params:  # else the scheme's error lists options
             raise TypeError(
                 f"{fn.__name__}() got an unexpected keyword argument {key!r}; "
                 f"did you mean {close[0]!r}?"
