@@ -303,7 +303,7 @@ def fit_window(
             break
         w.append(i)
     lx, ly = np.log(np.where(valid, xa, 1.0)), np.log(np.where(valid, ya, 1.0))
-    v = (sa / np.where(valid, ya, 1.0)) ** 2  # variances of log y
+    var = (sa / np.where(valid, ya, 1.0)) ** 2  # variances of log y
     while len(w) >= 2:
         i, j = w[-2], w[-1]
         if ya[i] - ya[j] <= floor_k * math.hypot(sa[i], sa[j]):
@@ -314,7 +314,9 @@ def fit_window(
         h = w[-3]
         d1, d2 = lx[i] - lx[h], lx[j] - lx[i]
         b1, b2 = (ly[i] - ly[h]) / d1, (ly[j] - ly[i]) / d2
-        sd = math.sqrt(v[j] / d2**2 + v[i] * (1 / d2 + 1 / d1) ** 2 + v[h] / d1**2)
+        sd = math.sqrt(
+            var[j] / d2**2 + var[i] * (1 / d2 + 1 / d1) ** 2 + var[h] / d1**2
+        )
         if abs(b1) - abs(b2) > slope_tol * abs(b1) + floor_k * sd:
             w.pop()
             continue
