@@ -128,3 +128,26 @@ def test_quickstart_py_runs(tmp_path):
     assert not (tmp_path / "quickstart.csv").exists()
     metrics = {(r["target"], r["metric"]) for r in table.rows}
     assert metrics == {("gaussian-10d", "w2"), ("gmm-2d-8", "sliced_w2")}
+
+
+def test_build_requirements_are_pyprojects():
+    """build-requirements.txt (the README's commands) = [build-system] requires
+    plus CMake and Ninja, which an isolated build would add by itself."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        requires = tomllib.load(fh)["build-system"]["requires"]
+    lines = (ROOT / "build-requirements.txt").read_text().splitlines()
+    reqs = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    assert sorted(r.replace(" ", "") for r in requires) == sorted(
+        r for r in reqs if not r.startswith(("cmake", "ninja"))
+    )
+    assert any(r.startswith("cmake") for r in reqs) and "ninja" in reqs
+    readme = (ROOT / "README.md").read_text()
+    cmds = [ln[2:] for ln in readme.splitlines()[:8] if ln.startswith("$ ")]
+    assert len(cmds) == 2
+    for cmd in cmds:
+        assert cmd.startswith("pip install -r build-requirements.txt && ")
+        assert "--no-build-isolation" in cmd
