@@ -10,7 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-from scorelab.plots import as_table, fit_rate, plot_convergence
+from scorelab.plots import (
+    METRIC_NAMES,
+    as_table,
+    fit_rate,
+    fit_window,
+    metric_name,
+    plot_convergence,
+    rate_label,
+)
 from scorelab.study import ResultTable, write_results
 
 # ---------------------------------------------------------------------------
@@ -190,12 +198,20 @@ def test_plot_unresolved_points_are_left_out_of_the_fit():
     fig = plot_convergence(_table(), y="sw2", bounds=False, hue="scheme")
     labels = _legend(fig)
     assert (
-        labels[0].startswith("ei-sde (slope -1.00") and "over steps 10-80" in labels[0]
+        labels[0].startswith("ei-sde (slope -1.00")
+        and "steps 10–80 (4 pts)" in (labels[0])
     )
-    assert "over" not in labels[1]
-    # every fit includes the replicate mean of 3 points per step
+    assert "steps 10–80 (4 pts)" in labels[1]
+    # the unresolved point at 160 is drawn open, and the note says what that means
+    ax = fig.axes[0]
+    open_pts = [ln for ln in ax.get_lines() if ln.get_markerfacecolor() == "white"]
+    assert len(open_pts) == 1 and list(open_pts[0].get_xdata()) == [160.0]
+    notes = [t.get_text() for t in ax.texts]
+    assert any("±1 standard error" in t and "open markers" in t for t in notes)
+    # fit_min_snr = 0 resolves it, but the fit still stops before it: its decrease
+    # from 80 (0.00625 -> 0.01, an increase) is not resolved, so it is on the floor
     fig = plot_convergence(_table(), y="sw2", bounds=False, fit_min_snr=0.0)
-    assert "over" not in _legend(fig)[0]
+    assert "steps 10–80 (4 pts)" in _legend(fig)[0]
 
 
 def test_plot_many_metrics_auto_hue():
@@ -203,6 +219,7 @@ def test_plot_many_metrics_auto_hue():
     labels = _legend(fig)
     assert len(labels) == 4  # 2 schemes x 2 metrics; target and dim are constant
     assert labels[0].startswith("ei-sde, w2") and labels[1].startswith("ei-sde, sw2")
+    assert fig.axes[0].get_legend().get_title().get_text() == "scheme, metric"
 
 
 def test_plot_inputs(tmp_path):
@@ -222,3 +239,167 @@ def test_plot_inputs(tmp_path):
         plot_convergence(t, bounds=["c"])
     with pytest.raises(ValueError, match="x: no column 'step'"):
         plot_convergence(t, x="step")
+
+
+# ---------------------------------------------------------------------------
+# replicates are rows equal in every setting
+# ---------------------------------------------------------------------------
+def _score_error_table():
+    """process=VP, two schemes, score_error none vs a bias: 4 distinct curves."""
+    rows = []
+    for scheme, c in (("ei-sde", 1.0), ("ei-ode", 0.5)):
+        for err, floor in (("none", 0.0), ("bias 0.05", 0.25)):
+            for s in (10, 20, 40, 80):
+                for rep in range(2):
+                    rows.append(
+                        dict(
+                            target="g",
+                            dim=4,
+                            process="VP",
+                            scheme=scheme,
+                            steps=s,
+                            score_error=err,
+                            replicate=rep,
+                            metric="sliced_w2",
+                            kind="mc",
+                            estimate=c / s + floor + 1e-4 * rep,
+                            stderr=1e-4,
+                        )
+                    )
+    return ResultTable(rows)
+
+
+def test_hue_does_not_average_rows_that_differ_in_a_setting():
+    t = _score_error_table()
+    fig = plot_convergence(t, hue="scheme", where={"process": "VP"})
+    labels = _legend(fig)
+    assert len(labels) == 4
+    assert sum("score_error=none" in lab for lab in labels) == 2
+    assert sum("score_error=bias 0.05" in lab for lab in labels) == 2
+    assert fig.axes[0].get_legend().get_title().get_text() == "scheme"
+    # each curve is the mean of its 2 replicates only (never 0.25 apart rows)
+    curves = [c.lines[0] for c in fig.axes[0].containers]
+    ydata = sorted(tuple(np.round(ln.get_ydata(), 12)) for ln in curves)
+    want = sorted(
+        tuple(np.round(c / np.array([10, 20, 40, 80]) + f + 5e-5, 12))
+        for c in (1.0, 0.5)
+        for f in (0.0, 0.25)
+    )
+    assert ydata == want
+    # the biased curves sit on their floor 0.25: no slope for them
+    for lab in labels:
+        if "bias" in lab:
+            assert "slope -" not in lab, lab
+
+
+def test_twelve_curves_are_distinguishable():
+    rows = []
+    for i in range(14):
+        for s in (10, 20, 40):
+            rows.append(
+                dict(
+                    scheme=f"s{i}",
+                    steps=s,
+                    metric="w2",
+                    kind="exact",
+                    estimate=(i + 1) / s,
+                    stderr=0.0,
+                )
+            )
+    fig = plot_convergence(ResultTable(rows), bounds=False)
+    ax = fig.axes[0]
+    labels = _legend(fig)
+    curves = [c.lines[0] for c in ax.containers]
+    assert len(curves) == len(labels) == 14
+    styles = {(str(ln.get_color()), ln.get_marker()) for ln in curves}
+    assert len(styles) == 14
+
+
+def test_metric_names_on_axes():
+    fig = plot_convergence(_table(), y="w2")
+    assert fig.axes[0].get_ylabel() == metric_name("w2") == METRIC_NAMES["w2"]
+    assert "W2" in metric_name("sliced_w2") and "sliced" in metric_name("sliced_w2")
+    assert "lower bound" in metric_name("gelbrich_w2")
+    assert metric_name("custom") == "custom"
+
+
+# ---------------------------------------------------------------------------
+# the fit window: synthetic curves with a floor
+# ---------------------------------------------------------------------------
+X7 = np.array([10, 20, 40, 80, 160, 320, 640.0])
+
+
+def test_window_of_an_exact_curve_with_a_floor():
+    """y = x^-2 + 1e-4: the window stops where the floor bends the curve."""
+    floor = 1e-4
+    y = X7**-2.0 + floor
+    w = fit_window(X7, y)
+    assert w.tolist() == [True, True, True, False, False, False, False]
+    # in the window the floor is under 15% of the value; beyond, over 25%
+    share = floor / y
+    assert np.all(share[w] < 0.15) and np.all(share[~w] > 0.25)
+    b_win = fit_rate(X7[w], y[w])[0]
+    b_all = fit_rate(X7, y)[0]
+    assert abs(b_win + 2.0) < 0.15 < abs(b_all + 2.0)
+    # a pure power law keeps every point
+    assert fit_window(X7, 3.0 * X7**-1.0).all()
+    assert fit_window(X7, 3.0 * X7**-2.5).all()
+
+
+def test_window_of_a_monte_carlo_curve_with_a_floor():
+    """y = 1/x + 0.002 + noise (se 2e-4): the fit stops before the noise floor."""
+    rng = np.random.default_rng(5)
+    se = np.full(7, 2e-4)
+    truth = 1.0 / X7 + 0.002
+    y = truth + se * rng.standard_normal(7)
+    w = fit_window(X7, y, se)
+    assert w[:3].all()
+    # every point in the window is more than 2 SE above the floor of the truth
+    assert np.all(1.0 / X7[w] > 2 * se[w])
+    lab = rate_label(X7[w], y[w], se[w], "steps")
+    assert lab.startswith("slope -") and f"steps 10–{X7[w].max():g}" in lab
+
+
+def test_noise_only_curve_gets_no_slope():
+    rng = np.random.default_rng(6)
+    se = np.full(7, 0.01)
+    y = 0.3 + se * rng.standard_normal(7)
+    w = fit_window(X7, y, se)
+    assert "slope -" not in rate_label(X7[w], y[w], se[w], "steps")
+    # and a flat exact curve (an initialisation-error floor) is "flat"
+    y = 0.3 * (1 + 1e-3 / X7)
+    w = fit_window(X7, y)
+    assert not rate_label(X7[w], y[w], None, "steps").startswith("slope")
+    assert rate_label(X7, y, None, "steps") == "flat, no slope"
+
+
+def test_window_of_an_increasing_curve():
+    """Error vs delta: y = delta + 1e-3; the floor is at the small deltas."""
+    d = np.geomspace(1e-4, 1e-1, 7)
+    y = d + 1e-3
+    w = fit_window(d, y)
+    assert w[-3:].all() and not w[:2].any()
+    assert abs(fit_rate(d[w], y[w])[0] - 1.0) < 0.15
+
+
+def test_fit_range_is_honoured():
+    y = X7**-2.0 + 1e-4
+    w = fit_window(X7, y, fit_range=(20, 80))
+    assert w.tolist() == [False, True, True, True, False, False, False]
+    assert fit_window(X7, y, fit_range=(None, 40)).sum() == 3
+    rows = [
+        dict(
+            scheme="a", steps=int(s), metric="w2", kind="exact", estimate=v, stderr=0.0
+        )
+        for s, v in zip(X7, y)
+    ]
+    fig = plot_convergence(ResultTable(rows), fit_range=(20, 80))
+    assert "steps 20–80 (3 pts)" in _legend(fig)[0]
+    ax = fig.axes[0]
+    open_pts = [ln for ln in ax.get_lines() if ln.get_markerfacecolor() == "white"]
+    assert list(open_pts[0].get_xdata()) == [10.0, 160.0, 320.0, 640.0]
+    for bad in ((80, 20), (1,), "ab"):
+        with pytest.raises(ValueError, match="fit_range"):
+            fit_window(X7, y, fit_range=bad)
+        with pytest.raises(ValueError, match="fit_range"):
+            plot_convergence(ResultTable(rows), fit_range=bad)

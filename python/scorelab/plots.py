@@ -27,7 +27,15 @@ import numpy.typing as npt
 
 from .study import SETTING_COLUMNS, ResultTable, aggregate, read_results
 
-__all__ = ["as_table", "fit_rate", "plot_convergence"]
+__all__ = [
+    "METRIC_NAMES",
+    "as_table",
+    "fit_rate",
+    "fit_window",
+    "metric_name",
+    "plot_convergence",
+    "rate_label",
+]
 
 
 def fit_rate(
@@ -65,8 +73,8 @@ def fit_rate(
 
     Examples
     --------
-    >>> fit_rate([10, 20, 40], [0.1, 0.05, 0.025])[0]  # doctest: +ELLIPSIS
-    -1.0...
+    >>> round(fit_rate([10, 20, 40], [0.1, 0.05, 0.025])[0], 12)
+    -1.0
     """
     xa = np.asarray(x, dtype=np.float64)
     ya = np.asarray(y, dtype=np.float64)
@@ -164,10 +172,207 @@ def _varying(table: ResultTable, candidates: Sequence[str]) -> list[str]:
     return chosen
 
 
-def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
-    if len(keys) == 1:
-        return str(values[0])
-    return ", ".join(str(v) for v in values)
+#: Axis names of the metrics a study computes (the ``metric`` column holds the
+#: label; a label not listed here is shown as it is).
+METRIC_NAMES: dict[str, str] = {
+    "w2": "W2 distance to the target marginal (exact law)",
+    "kl": "KL divergence to the target marginal (exact law)",
+    "sliced_w2": "sliced W2 distance (Monte Carlo)",
+    "gelbrich_w2": "Gelbrich lower bound on W2 (Monte Carlo moments)",
+    "mmd": "squared MMD, Gaussian kernel (Monte Carlo)",
+    "w2_1d": "W2 distance in 1-D (Monte Carlo)",
+    "w2_empirical": "W2 distance, empirical (Monte Carlo)",
+}
+
+
+def metric_name(label: str) -> str:
+    """The axis name of a metric label (:data:`METRIC_NAMES`, else the label).
+
+    Examples
+    --------
+    >>> metric_name("sliced_w2")
+    'sliced W2 distance (Monte Carlo)'
+    >>> metric_name("my-metric")
+    'my-metric'
+    """
+    return METRIC_NAMES.get(str(label), str(label))
+
+
+def fit_window(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    stderr: npt.ArrayLike | None = None,
+    *,
+    min_snr: float = 3.0,
+    floor_k: float = 2.0,
+    slope_tol: float = 0.15,
+    fit_range: Sequence[float | None] | None = None,
+) -> npt.NDArray[np.bool_]:
+    r"""The points of a convergence curve that a rate is fitted on.
+
+    A curve :math:`y(x)` (error against steps) follows a power law only until it
+    reaches a *floor* (Monte Carlo noise, a bias, the initialisation error); a
+    slope fitted across the floor is neither the rate nor the floor. The window
+    is chosen by this rule:
+
+    1. Points with a non-positive or non-finite value are out. Points below
+       ``min_snr`` standard errors (:math:`y_i < \mathrm{min\_snr}\, s_i`) are
+       *unresolved* and out; so is everything beyond the first unresolved point
+       on the low side of the curve, so the window is contiguous.
+    2. The curve is oriented from its large to its small values (by the sign of
+       the least-squares slope over the resolved points): floors sit at the
+       small end. From that end, the last point :math:`j` (after :math:`i`,
+       after :math:`h`) is dropped, repeatedly, while
+
+       * its decrease is not resolved:
+         :math:`y_i - y_j \le k \sqrt{s_i^2 + s_j^2}` (``floor_k`` = :math:`k`;
+         for exact values, :math:`s = 0`, this means no decrease), or
+       * the local slope flattens: with
+         :math:`b_{hi}, b_{ij}` the slopes of :math:`\log y` on :math:`\log x`
+         between consecutive points,
+         :math:`|b_{hi}| - |b_{ij}| > \mathrm{slope\_tol}\, |b_{hi}|
+         + k\, \mathrm{sd}(b_{ij} - b_{hi})` (delta-method standard error from
+         :math:`s_i / y_i`).
+
+    ``fit_range = (lo, hi)`` replaces rules 1's contiguity and 2: the window is
+    the resolved points with :math:`lo \le x \le hi` (``None``: unbounded).
+    A rate should be reported only on 3 or more points (see :func:`plot_convergence`).
+
+    Parameters
+    ----------
+    x, y : array_like, shape (k,)
+        Abscissae (any order) and values.
+    stderr : array_like, shape (k,), optional
+        Standard errors of ``y`` (default: exact values, all 0).
+    min_snr : float, default 3
+    floor_k : float, default 2
+    slope_tol : float, default 0.15
+    fit_range : (lo, hi), optional
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (k,)
+        True for the points in the window.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, or a parameter is negative, or ``fit_range`` is not a pair
+        with ``lo <= hi``.
+
+    Examples
+    --------
+    A second-order curve that meets a floor of 1e-4 (exact values):
+
+    >>> import numpy as np
+    >>> x = np.array([10, 20, 40, 80, 160, 320])
+    >>> fit_window(x, x**-2.0 + 1e-4).tolist()
+    [True, True, True, False, False, False]
+    """
+    xa = np.asarray(x, dtype=np.float64)
+    ya = np.asarray(y, dtype=np.float64)
+    sa = np.zeros_like(xa) if stderr is None else np.asarray(stderr, dtype=np.float64)
+    if xa.ndim != 1 or ya.shape != xa.shape or sa.shape != xa.shape:
+        raise ValueError(
+            f"x, y and stderr must be 1-D of equal length, got shapes {xa.shape}, "
+            f"{ya.shape}, {sa.shape}"
+        )
+    for name, v in (
+        ("min_snr", min_snr),
+        ("floor_k", floor_k),
+        ("slope_tol", slope_tol),
+    ):
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
+    sa = np.where(np.isfinite(sa) & (sa > 0), sa, 0.0)
+    valid = np.isfinite(xa) & np.isfinite(ya) & (xa > 0) & (ya > 0)
+    resolved = valid & ~((sa > 0) & (ya < min_snr * sa))
+    if fit_range is not None:
+        lo, hi = _check_range(fit_range)
+        return resolved & (xa >= lo) & (xa <= hi)
+    order = [int(i) for i in np.argsort(xa, kind="stable") if valid[i]]
+    rx = xa[resolved]
+    if rx.shape[0] >= 2 and np.ptp(rx) > 0:
+        if np.polyfit(np.log(rx), np.log(ya[resolved]), 1)[0] > 0:
+            order.reverse()  # increasing curve: its small values come first
+    while order and not resolved[order[0]]:
+        order.pop(0)
+    w: list[int] = []
+    for i in order:
+        if not resolved[i]:
+            break
+        w.append(i)
+    lx, ly = np.log(np.where(valid, xa, 1.0)), np.log(np.where(valid, ya, 1.0))
+    var = (sa / np.where(valid, ya, 1.0)) ** 2  # variances of log y
+    while len(w) >= 2:
+        i, j = w[-2], w[-1]
+        if ya[i] - ya[j] <= floor_k * math.hypot(sa[i], sa[j]):
+            w.pop()
+            continue
+        if len(w) < 3:
+            break
+        h = w[-3]
+        d1, d2 = lx[i] - lx[h], lx[j] - lx[i]
+        b1, b2 = (ly[i] - ly[h]) / d1, (ly[j] - ly[i]) / d2
+        sd = math.sqrt(
+            var[j] / d2**2 + var[i] * (1 / d2 + 1 / d1) ** 2 + var[h] / d1**2
+        )
+        if abs(b1) - abs(b2) > slope_tol * abs(b1) + floor_k * sd:
+            w.pop()
+            continue
+        break
+    mask = np.zeros(xa.shape, dtype=bool)
+    mask[w] = True
+    return mask
+
+
+def _check_range(fit_range: Sequence[float | None]) -> tuple[float, float]:
+    if isinstance(fit_range, (str, bytes)) or len(fit_range) != 2:
+        raise ValueError(f"fit_range must be a pair (lo, hi), got {fit_range!r}")
+    lo = -math.inf if fit_range[0] is None else float(fit_range[0])
+    hi = math.inf if fit_range[1] is None else float(fit_range[1])
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        raise ValueError(f"fit_range must satisfy lo <= hi, got {fit_range!r}")
+    return lo, hi
+
+
+#: Smallest |slope| reported as a rate: flatter fits are labelled "flat".
+MIN_RATE = 0.05
+
+
+def rate_label(
+    x: npt.ArrayLike, y: npt.ArrayLike, stderr: npt.ArrayLike | None, name: str
+) -> str:
+    r"""Legend text of the rate fitted on a window (the points given).
+
+    ``"slope b±se, NAME lo–hi (k pts)"`` from :func:`fit_rate`; ``"flat, no
+    slope"`` when :math:`|b| < \max(` :data:`MIN_RATE` :math:`, 2\,\mathrm{se})`
+    (no resolved trend); ``"no slope: k pts before the floor"`` on fewer
+    than 3 points.
+
+    Examples
+    --------
+    >>> rate_label([10, 20, 40, 80], [0.1, 0.052, 0.024, 0.0126], None, "steps")
+    'slope -1.01±0.03, steps 10–80 (4 pts)'
+    >>> rate_label([10, 20, 40], [0.1, 0.1, 0.1], None, "steps")
+    'flat, no slope'
+    """
+    xa = np.asarray(x, dtype=np.float64)
+    if xa.shape[0] < 3 or np.ptp(xa) == 0:
+        return f"no slope: {xa.shape[0]} pts before the floor"
+    b, se = fit_rate(xa, y, stderr)
+    if abs(b) < max(MIN_RATE, 2 * se):
+        return "flat, no slope"
+    return (
+        f"slope {b:.2f}{_pm(se)}, {name} {xa.min():g}–{xa.max():g} ({xa.shape[0]} pts)"
+    )
+
+
+def _label(keys: Sequence[str], values: Sequence[Any], named: Sequence[str]) -> str:
+    """Values of the hue columns, then ``column=value`` for the ``named`` ones."""
+    parts = [str(v) for k, v in zip(keys, values) if k not in named]
+    parts += [f"{k}={v}" for k, v in zip(keys, values) if k in named]
+    return ", ".join(parts)
 
 
 def plot_convergence(
@@ -180,6 +385,7 @@ def plot_convergence(
     where: Mapping[str, Any] | None = None,
     fit: bool = True,
     fit_min_snr: float = 3.0,
+    fit_range: Sequence[float | None] | None = None,
     ax: Any = None,
     title: str | None = None,
     xlabel: str | None = None,
@@ -199,7 +405,10 @@ def plot_convergence(
         non-bound metric in the table).
     hue : str or sequence of str, optional
         Columns whose values make separate curves (default: the setting
-        columns, plus ``metric``, that vary among the selected rows).
+        columns, plus ``metric``, that vary among the selected rows). Settings
+        that vary but are not in ``hue`` split the curves further and are named
+        ``column=value`` in the legend: rows are averaged only when they agree
+        in every setting column (they are replicates).
     bounds : bool, str or sequence of str, default True
         Bound labels to draw as dotted curves in the colour of the matching
         curve (True: every bound total in the table, kind ``"bound"``; a list
@@ -208,16 +417,21 @@ def plot_convergence(
         Row filter ``{column: value or list of values}``.
     fit : bool, default True
         Put the fitted slope :math:`\pm` its standard error
-        (:func:`fit_rate`) in each curve's legend entry.
+        (:func:`fit_rate`) on the window chosen by :func:`fit_window` in each
+        curve's legend entry, with the window (``steps 10–160 (5 pts)``); a flat
+        curve gets no slope (:func:`rate_label`).
     fit_min_snr : float, default 3
         Points whose estimate is below ``fit_min_snr`` standard errors are
         *unresolved*: Monte Carlo noise (and, for plug-in distances, their
-        positive bias) dominates them, so they are drawn with open markers and
-        left out of the fit; the legend then states the fitted range. Exact
-        values (standard error 0) are always resolved. 0 fits every point.
+        positive bias) dominates them. Exact values (standard error 0) are
+        always resolved. 0 keeps every point.
+    fit_range : (lo, hi), optional
+        Fit on the resolved points with ``lo <= x <= hi`` instead of the
+        automatic window (``None`` for an open end).
     ax : matplotlib.axes.Axes, optional
         Axes to draw on (default: a new :class:`~matplotlib.figure.Figure`).
     title, xlabel, ylabel : str, optional
+        Default labels: ``x`` and the metric's full name (:func:`metric_name`).
     figsize : (float, float), default (7, 4.5)
 
     Returns
@@ -226,13 +440,19 @@ def plot_convergence(
 
     Notes
     -----
-    Replicates are averaged with :func:`scorelab.study.aggregate`. Points with a
-    non-positive estimate cannot be shown on log axes and are left out (of the
-    fit too).
+    Replicates are averaged with :func:`scorelab.study.aggregate` (error bars:
+    :math:`\pm 1` standard error, :math:`s/\sqrt R` over :math:`R` replicates,
+    or a single run's own standard error). Points left out of the fit (outside
+    the window, unresolved) are drawn with open markers; a note under the axes
+    says so. Points with a non-positive estimate cannot be shown on log axes and
+    are left out. Curves are told apart by colour and marker (10 colours x 6
+    markers), metrics of one setting by line style.
     """
     tab = _filter(as_table(table), where)
     if x not in tab.columns:
         raise ValueError(f"x: no column {x!r}; columns: {', '.join(tab.columns)}")
+    if fit_range is not None:
+        _check_range(fit_range)
     kind = {r.get("metric"): r.get("kind") for r in tab.rows}
     bound_kinds = ("bound", "bound_term")
     data_metrics = [m for m in tab.unique("metric") if kind.get(m) not in bound_kinds]
@@ -258,16 +478,23 @@ def plot_convergence(
     data = tab.where(metric=ys)
     if not len(data):
         raise ValueError("no rows to plot")
+    # every column that tells settings apart: rows equal in all are replicates
+    setting_cols = [
+        c for c in ("study", *SETTING_COLUMNS) if c != x and c in tab.columns
+    ]
+    cand = [*setting_cols, "metric"]
     if hue is None:
-        cand = [c for c in SETTING_COLUMNS if c != x and c in tab.columns]
-        if len(ys) > 1:
-            cand.append("metric")
-        hues = _varying(data, cand)
+        hues = _varying(data, [c for c in cand if c != "study"] + ["study"])
+        named: list[str] = []
     else:
         hues = _as_list(hue)
         for c in hues:
             if c not in tab.columns:
                 raise ValueError(f"hue: no column {c!r}")
+        named = [c for c in _varying(data, [*hues, *cand]) if c not in hues]
+        hues = [*hues, *named]
+    if "metric" not in hues and len(ys) > 1:
+        hues = [*hues, "metric"]
     if ax is None:
         from matplotlib.figure import Figure
 
@@ -277,27 +504,28 @@ def plot_convergence(
     else:
         fig = ax.figure
         own_figure = False
-    if "metric" not in hues and len(ys) > 1:
-        hues = [*hues, "metric"]
-    # colour by the settings, line style and marker by the metric
+    # colour and marker by the settings, line style by the metric
     ckeys = [c for c in hues if c != "metric"] if len(hues) > 1 else list(hues)
     by_metric = "metric" in hues and len(hues) > 1
     palette = _palette()
     colors: dict[tuple[Any, ...], Any] = {}
 
-    def color_of(named: Mapping[str, Any]) -> tuple[Any, str]:
-        key = tuple(named.get(c) for c in ckeys)
+    def color_of(values: Mapping[str, Any]) -> tuple[Any, str]:
+        key = tuple(values.get(c) for c in ckeys)
         if key not in colors:
             i = len(colors)
-            colors[key] = (palette[i % len(palette)], _MARKERS[i // len(palette) % 6])
+            marker = _MARKERS[i // len(palette) % len(_MARKERS)]
+            colors[key] = (palette[i % len(palette)], marker)
         return colors[key]
 
-    agg = aggregate(data, [*hues, x] if "metric" in hues else [*hues, "metric", x])
+    by = [*dict.fromkeys([*hues, *setting_cols, "metric", x])]
+    agg = aggregate(data, by)
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for a in agg:
         groups.setdefault(tuple(a[c] for c in hues), []).append(a)
     xs_all: set[float] = set()
     handles: list[Any] = []
+    any_open = any_bars = False
     for key, pts in groups.items():
         pts = sorted(pts, key=lambda a: a[x])
         xv = np.array([a[x] for a in pts], dtype=np.float64)
@@ -306,23 +534,21 @@ def plot_convergence(
         ok = np.isfinite(yv) & (yv > 0) & np.isfinite(xv) & (xv > 0)
         xv, yv, sv = xv[ok], yv[ok], sv[ok]
         xs_all.update(xv.tolist())
-        named = dict(zip(hues, key))
-        color, marker = color_of(named)
+        values = dict(zip(hues, key))
+        color, marker = color_of(values)
         style: Any = "-"
         if by_metric:
-            mi = ys.index(named["metric"]) if named["metric"] in ys else 0
+            mi = ys.index(values["metric"]) if values["metric"] in ys else 0
             style = _STYLES[mi % len(_STYLES)]
-            marker = _MARKERS[mi % len(_MARKERS)]
-        label = _label(hues, key) if hues else ", ".join(ys)
-        resolved = ~(np.isfinite(sv) & (sv > 0) & (yv < fit_min_snr * sv))
-        xr, yr, sr = xv[resolved], yv[resolved], sv[resolved]
-        if fit and xr.shape[0] >= 2 and np.ptp(xr) > 0:
-            slope, sse = fit_rate(xr, yr, sr)
-            span = ""
-            if xr.shape[0] < xv.shape[0]:
-                span = f" over {x} {xr.min():g}-{xr.max():g}"
-            label += f" (slope {slope:.2f}{_pm(sse)}{span})"
+        label = _label(hues, key, named) if hues else ", ".join(ys)
+        window = fit_window(xv, yv, sv, min_snr=fit_min_snr, fit_range=fit_range)
+        if fit:
+            label += f" ({rate_label(xv[window], yv[window], sv[window], x)})"
+            closed = window
+        else:
+            closed = ~((sv > 0) & (yv < fit_min_snr * sv))
         yerr = np.where(np.isfinite(sv), sv, 0.0)
+        any_bars = any_bars or bool(np.any(yerr > 0))
         handles.append(
             ax.errorbar(
                 xv,
@@ -336,10 +562,11 @@ def plot_convergence(
                 label=label,
             )
         )
-        if not np.all(resolved):
+        if not np.all(closed):
+            any_open = True
             ax.plot(
-                xv[~resolved],
-                yv[~resolved],
+                xv[~closed],
+                yv[~closed],
                 linestyle="none",
                 marker=marker,
                 ms=4,
@@ -350,21 +577,27 @@ def plot_convergence(
     if bsel:
         bdata = tab.where(metric=bsel)
         bhues = [c for c in ckeys if c != "metric"]
-        bagg = aggregate(bdata, [*bhues, "metric", x])
+        bby = [*dict.fromkeys([*bhues, *setting_cols, "metric", x])]
+        bagg = aggregate(bdata, bby)
         bgroups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        bcols = [c for c in bby if c != x]
         for a in bagg:
-            bgroups.setdefault(tuple(a[c] for c in [*bhues, "metric"]), []).append(a)
-        for key, pts in bgroups.items():
+            bgroups.setdefault(tuple(a[c] for c in bcols), []).append(a)
+        for bkey, pts in bgroups.items():
             pts = sorted(pts, key=lambda a: a[x])
             xv = np.array([a[x] for a in pts], dtype=np.float64)
             yv = np.array([a["estimate"] for a in pts], dtype=np.float64)
             ok = np.isfinite(yv) & (yv > 0) & np.isfinite(xv) & (xv > 0)
-            bi = bsel.index(key[-1])
+            bvalues = dict(zip(bcols, bkey))
+            bi = bsel.index(bvalues["metric"])
             if bhues:  # the colour of the matching curve, a style per bound
-                color, _ = color_of(dict(zip(bhues, key[:-1])))
+                color, _ = color_of(bvalues)
             else:  # one curve: a colour per bound
                 color = palette[(len(colors) + bi) % len(palette)]
-            label = str(key[-1]) + (f" [{_label(bhues, key[:-1])}]" if bhues else "")
+            hk = [bvalues[c] for c in bhues]
+            label = str(bvalues["metric"]) + (
+                f" [{_label(bhues, hk, named)}]" if bhues else ""
+            )
             handles.extend(
                 ax.plot(
                     xv[ok],
@@ -384,19 +617,58 @@ def plot_convergence(
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or (ys[0] if len(ys) == 1 else "error"))
+    ax.set_ylabel(ylabel or " / ".join(metric_name(m) for m in ys))
     if title:
         ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
+    note = _note(any_bars, any_open, fit, fit_range)
+    if note:
+        ax.annotate(
+            note,
+            xy=(0.0, 0.0),
+            xycoords="axes fraction",
+            xytext=(0, -30),
+            textcoords="offset points",
+            va="top",
+            fontsize=7,
+            color="0.3",
+        )
+    legend_title = ", ".join(c for c in hues if c not in named) or None
     if len(handles) > 6:
         if own_figure:
             fig.set_size_inches(figsize[0] * 1.6, figsize[1])
         ax.legend(
-            handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+            handles=handles,
+            fontsize=7,
+            title=legend_title,
+            title_fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
         )
     else:
-        ax.legend(handles=handles, fontsize=7)
+        ax.legend(handles=handles, fontsize=7, title=legend_title, title_fontsize=7)
     return fig
+
+
+def _note(
+    bars: bool, open_markers: bool, fit: bool, fit_range: Sequence[Any] | None
+) -> str:
+    """The figure's note on error bars and open markers."""
+    parts = []
+    if bars:
+        parts.append("error bars: ±1 standard error")
+    if open_markers:
+        why = (
+            "outside fit_range or unresolved"
+            if fit_range is not None
+            else "unresolved or on the floor"
+        )
+        parts.append(
+            f"open markers: not in the fitted slope ({why})"
+            if fit
+            else "open markers: below 3 standard errors (unresolved)"
+        )
+    return "; ".join(parts)
 
 
 _MARKERS = ("o", "s", "^", "D", "v", "P")

@@ -393,6 +393,36 @@ def sample(
     RuntimeError
         With ``device="cuda"`` when the CUDA backend was not built or no GPU is
         visible (the message says how to build it).
+
+    Examples
+    --------
+    Scheme options are keyword arguments (the same for :func:`scorelab.exact_law`);
+    the schemes not listed here have none:
+
+    - ``ddim``: ``eta`` (default 0: deterministic; 1: DDPM-like noise);
+    - ``ddpm``: ``beta`` (``"exact"`` or ``"riemann"``), ``variance``
+      (``"posterior"`` or ``"beta"``);
+    - ``heun``: ``s_churn`` (0: no churn), ``s_tmin``, ``s_tmax``, ``s_noise``
+      (EDM's stochastic churn);
+    - ``unipc-2``: ``solver_type`` (``"bh2"`` or ``"bh1"``);
+    - ``pc``: ``predictor`` (a scheme name, default ``"ei-sde"``),
+      ``corrector_steps`` (default 1), ``snr`` (default 0.16),
+      ``predictor_options`` (a dict of the predictor's options).
+
+    >>> import numpy as np
+    >>> import scorelab as sl
+    >>> target = sl.GaussianMixture([0.5, 0.5], [[-2.0, 0.0], [2.0, 0.0]],
+    ...                             [0.3, 0.3], covariance_type="spherical")
+    >>> process = sl.VP()
+    >>> g = sl.grid("uniform", 50, process=process)
+    >>> x = sl.sample(target, process, "ei-sde", g, n=1000, seed=0)
+    >>> x.shape
+    (1000, 2)
+    >>> y = sl.sample(target, process, "ddim", g, n=1000, seed=0, eta=0.5)
+    >>> z = sl.sample(target, process, "pc", g, n=1000, seed=0, corrector_steps=2,
+    ...               snr=0.1, predictor="ddpm", predictor_options={"beta": "riemann"})
+    >>> bool(np.isfinite(z).all())
+    True
     """
     _check_keywords(sample, scheme, scheme_options)
     n = check_int(n, "n", 1)

@@ -510,18 +510,18 @@ def gao_iteration_complexity(
     so ``C`` multiplies K and is left to the caller; rankings between rows are
     meaningful only asymptotically (see the note on logarithms below).
 
-    ==============  =================================  ====================
-    family          K                                  M (score error)
-    ==============  =================================  ====================
-    ve (a e^{bt})   d log(d/eps)/eps^2                 eps/log(1/eps)
-    ve-linear (a)   d^{3/2} log(d/eps)/eps^3           eps/sqrt(log(d/eps))
-    ve-quadratic    d^{5/4}/eps^{5/2}                  eps^{3/2}
-    ve-power (c)    d^{1+1/(2(2c+1))}/eps^{2+1/(2c+1)} eps^{1+2c/(2c+1)}
-    ou, vp-const.   d log(d/eps)/eps^2                 eps
-    vp (linear)     d sqrt(log(d/eps))/eps^2           eps
-    vp-polynomial   d log(d/eps)^{1/(rho+1)}/eps^2     eps
-    vp-exponential  d log log(d/eps)/eps^2             eps
-    ==============  =================================  ====================
+    ==============  ==================================  ====================
+    family          K                                   M (score error)
+    ==============  ==================================  ====================
+    ve (a e^{bt})   d log(d/eps)/eps^2                  eps/log(1/eps)
+    ve-linear (a)   d^{3/2} log(d/eps)/eps^3            eps/sqrt(log(d/eps))
+    ve-quadratic    d^{5/4}/eps^{5/2}                   eps^{3/2}
+    ve-power (c)    d^{1+1/(2(2c+1))}/eps^{2+1/(2c+1)}  eps^{1+2c/(2c+1)}
+    ou, vp-const.   d log(d/eps)/eps^2                  eps
+    vp (linear)     d sqrt(log(d/eps))/eps^2            eps
+    vp-polynomial   d log(d/eps)^{1/(rho+1)}/eps^2      eps
+    vp-exponential  d log log(d/eps)/eps^2              eps
+    ==============  ==================================  ====================
 
     The step size is :math:`\eta = \varepsilon^2/d` in every row except
     ve-linear, :math:`\varepsilon^2/(d\log(d/\varepsilon))`.
