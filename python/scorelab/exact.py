@@ -26,8 +26,8 @@ spectral Gaussian: O(N S (1 + H)^3 d) in all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,7 @@ from .sample import Prepared, init_law, prepare
 from .schemes import Tableau
 from .targets import Gaussian, Target
 
-__all__ = ["exact_law"]
+__all__ = ["LawPath", "exact_law"]
 
 FloatArray = npt.NDArray[np.float64]
 #: Affine map of a register (or of the joint state) in the step's input z and its
@@ -515,13 +515,20 @@ def _spectral_step(tab: Tableau, sp: _Spectral, k: int) -> list[_Form]:
     return new
 
 
-def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaussian:
+def _spectral_law(
+    tab: Tableau,
+    sp: _Spectral,
+    check_each: bool = False,
+    path: tuple[FloatArray, FloatArray] | None = None,
+) -> Gaussian:
     """Run the per-eigenvalue recursion; the output law as a spectral Gaussian.
 
     Means ``mu[j]`` and covariances ``Sig[(j, l)]`` (j <= l) of the registers are
     arrays over the directions. Non-finite values propagate (NaN is sticky), so
     finiteness is checked at the end; the recursion is then rerun with
-    ``check_each`` to name the step.
+    ``check_each`` to name the step. With ``path = (means, variances)``, arrays
+    (N + 1, d), row k receives the position's mean (in the basis coordinates)
+    and variances after k steps.
     """
     Z = 1 + tab.history
     d = sp.init_mean.shape[0]
@@ -534,6 +541,9 @@ def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaus
 
     def finite() -> bool:
         return all(np.all(np.isfinite(a)) for a in (*mu, *Sig.values()))
+
+    if path is not None:
+        path[0][0], path[1][0] = mu[0], Sig[0, 0]
 
     with np.errstate(over="ignore", invalid="ignore"):  # checked below
         for k in range(tab.steps):
@@ -564,6 +574,8 @@ def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaus
                         acc = acc + term
                     Sig_new[i, ll] = acc if not isinstance(acc, float) else zero + acc
             mu, Sig = mu_new, Sig_new
+            if path is not None:
+                path[0][k + 1], path[1][k + 1] = mu[0], Sig[0, 0]
             if check_each and not finite():
                 _non_finite(tab, k)
     if not finite() and not check_each:
@@ -571,6 +583,90 @@ def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaus
         _non_finite(tab, tab.steps - 1)  # not reached: the rerun raises
     mean = mu[0] if sp.Q is None else sp.Q @ mu[0]
     return Gaussian.from_spectrum(np.maximum(Sig[0, 0], 0.0), sp.Q, mean)
+
+
+@dataclass(frozen=True)
+class LawPath:
+    r"""Exact laws of a sampler's output after every step of its grid.
+
+    Returned by :func:`exact_law` with ``times="all"``: row k is the law of the
+    position after k steps, at time ``times[k]`` (row 0 is the initial law,
+    row N the output law).
+
+    Attributes
+    ----------
+    times : numpy.ndarray, shape (N + 1,)
+        The grid :math:`t_0 > \dots > t_N`.
+    mean_coords : numpy.ndarray, shape (N + 1, d)
+        Means in the coordinates of ``basis`` (:math:`Q^\top m_k`; the means
+        themselves when ``basis`` is None).
+    variances : numpy.ndarray, shape (N + 1, d), or None
+        Spectral paths: the variances along the basis directions (the laws are
+        :math:`\mathcal N(Q c_k, Q \operatorname{diag}(v_k) Q^\top)`).
+    covariances : numpy.ndarray, shape (N + 1, d, d), or None
+        Dense paths: the covariances.
+    basis : numpy.ndarray, shape (d, d), or None
+        Eigenbasis of a spectral path (None: the identity, or a dense path).
+
+    Exactly one of ``variances`` and ``covariances`` is set (:attr:`spectral`).
+    """
+
+    times: FloatArray
+    mean_coords: FloatArray
+    variances: FloatArray | None = None
+    covariances: FloatArray | None = None
+    basis: FloatArray | None = None
+    _means: list[FloatArray] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def spectral(self) -> bool:
+        """Whether the laws are stored per eigen-direction (no d x d matrices)."""
+        return self.variances is not None
+
+    @property
+    def steps(self) -> int:
+        """Number of steps N."""
+        return int(self.times.shape[0]) - 1
+
+    @property
+    def dim(self) -> int:
+        """Dimension d of the laws."""
+        return int(self.mean_coords.shape[1])
+
+    @property
+    def means(self) -> FloatArray:
+        """Means, shape (N + 1, d), in the standard coordinates (O(N d^2) once
+        when a basis is set)."""
+        if self.basis is None:
+            return self.mean_coords
+        if not self._means:
+            self._means.append(self.mean_coords @ self.basis.T)
+        return self._means[0]
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+    def law(self, k: int) -> Gaussian:
+        """The law after k steps (negative k counts from the end) as a Gaussian;
+        spectral for a spectral path."""
+        n = len(self)
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"k must be an integer, got {type(k).__name__}")
+        if not -n <= k < n:
+            raise IndexError(f"k = {k} is out of range for a path of {n} laws")
+        c = self.mean_coords[k]
+        mean = c if self.basis is None else self.basis @ c
+        if self.variances is not None:
+            return Gaussian.from_spectrum(
+                np.maximum(self.variances[k], 0.0), self.basis, mean
+            )
+        assert self.covariances is not None
+        return Gaussian(mean, self.covariances[k])
+
+    @property
+    def final(self) -> Gaussian:
+        """The output law (after N steps), as :func:`exact_law` returns it."""
+        return self.law(-1)
 
 
 def _non_finite(tab: Tableau, k: int) -> None:
@@ -584,6 +680,35 @@ def _non_finite(tab: Tableau, k: int) -> None:
     )
 
 
+@overload
+def exact_law(
+    target: Gaussian,
+    process: Process,
+    scheme: str | Tableau,
+    grid: npt.ArrayLike,
+    init: Any = ...,
+    score_error: ScoreError | None = ...,
+    return_state: bool = ...,
+    times: Literal["final"] = ...,
+    **scheme_options: Any,
+) -> Gaussian: ...
+
+
+@overload
+def exact_law(
+    target: Gaussian,
+    process: Process,
+    scheme: str | Tableau,
+    grid: npt.ArrayLike,
+    init: Any = ...,
+    score_error: ScoreError | None = ...,
+    return_state: bool = ...,
+    *,
+    times: Literal["all"],
+    **scheme_options: Any,
+) -> LawPath: ...
+
+
 def exact_law(
     target: Gaussian,
     process: Process,
@@ -592,8 +717,9 @@ def exact_law(
     init: Any = None,
     score_error: ScoreError | None = None,
     return_state: bool = False,
+    times: str = "final",
     **scheme_options: Any,
-) -> Gaussian:
+) -> Gaussian | LawPath:
     r"""Exact law of the scheme's output when the target is Gaussian.
 
     Parameters
@@ -615,14 +741,17 @@ def exact_law(
         Gaussian; non-affine models raise ``ValueError``.
     return_state : bool, default False
         For phase-space processes, return the law of the whole state.
+    times : {"final", "all"}, default "final"
+        ``"final"``: the output law. ``"all"``: the laws after every step, as a
+        :class:`LawPath` (O(N d) memory on the spectral path, O(N d^2) dense).
     **scheme_options
         Options of the scheme.
 
     Returns
     -------
-    Gaussian
+    Gaussian or LawPath
         Law of the output at ``grid[-1]`` (dimension d, or m d with
-        ``return_state``).
+        ``return_state``); with ``times="all"`` the laws at every grid time.
 
     Notes
     -----
@@ -633,8 +762,28 @@ def exact_law(
     errors diagonal in it, skips every d x d operation and returns a spectral
     Gaussian (``.cov`` densifies on access); otherwise the law is dense.
     Compare with ``target.noised(process, grid[-1])`` to isolate the
-    discretisation (and initialisation) error.
+    discretisation (and initialisation) error;
+    :func:`scorelab.analysis.w2_profile` does so at every grid time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scorelab import VP, Gaussian, exact_law, grid, w2_gaussian
+    >>> target = Gaussian.from_spectrum(np.arange(1.0, 9.0) ** -1.5)
+    >>> proc = VP()
+    >>> t = grid("uniform", 100, process=proc, delta=1e-3)
+    >>> law = exact_law(target, proc, "ei-sde", t)
+    >>> law.spectrum is not None  # spectral in, spectral out
+    True
+    >>> w2 = w2_gaussian(law, target.noised(proc, t[-1]))
+    >>> path = exact_law(target, proc, "ei-sde", t, times="all")
+    >>> path.variances.shape
+    (101, 8)
+    >>> bool(np.allclose(path.final.spectrum[0], law.spectrum[0], rtol=0, atol=0))
+    True
     """
+    if times not in ("final", "all"):
+        raise ValueError(f"times must be 'final' or 'all', got {times!r}")
     target = check_gaussian(target, why="exact laws need a Gaussian target")
     prep = prepare(target, process, scheme, grid, score_error, scheme_options)
     if not prep.terms.affine:
@@ -651,7 +800,17 @@ def exact_law(
     if _SPECTRAL:
         sp = _spectral_setup(target, process, prep, init)
         if sp is not None:
-            return _spectral_law(tab, sp)
+            if times == "final":
+                return _spectral_law(tab, sp)
+            d = sp.init_mean.shape[0]
+            rec = (np.empty((tab.steps + 1, d)), np.empty((tab.steps + 1, d)))
+            _spectral_law(tab, sp, path=rec)
+            return LawPath(
+                times=np.array(tab.times, dtype=np.float64),
+                mean_coords=rec[0],
+                variances=np.maximum(rec[1], 0.0),
+                basis=sp.Q,
+            )
     init_mean, init_cov = _initial_law(init, prep, process, target)
     basis = _choose_basis(
         prep.phase, init_mean, init_cov, prep.terms, tab.n_score_evals, tab.m
@@ -662,12 +821,24 @@ def exact_law(
     Sig = np.zeros((nb, Z, Z))
     mu[:, :bs] = basis.init_mean
     Sig[:, :bs, :bs] = basis.init_cov
+    # the position block (the whole state for m = 1) unless return_state
+    n_out = basis.d * (basis.m if return_state else 1)
+
+    def output() -> tuple[FloatArray, FloatArray]:
+        mean_full, cov_full = basis.to_state(mu[:, :bs], Sig[:, :bs, :bs])
+        return mean_full[:n_out], cov_full[:n_out, :n_out]
+
+    laws = [output()] if times == "all" else []
     for k in range(tab.steps):
         mu, Sig = _propagate(mu, Sig, _step_map(prep, basis, k))
         if not (np.all(np.isfinite(Sig)) and np.all(np.isfinite(mu))):
             _non_finite(tab, k)
-    mean_full, cov_full = basis.to_state(mu[:, :bs], Sig[:, :bs, :bs])
-    if not return_state:  # the position block (the whole state for m = 1)
-        d = basis.d
-        mean_full, cov_full = mean_full[:d], cov_full[:d, :d]
-    return Gaussian(mean_full, cov_full)
+        if times == "all":
+            laws.append(output())
+    if times == "all":
+        return LawPath(
+            times=np.array(tab.times, dtype=np.float64),
+            mean_coords=np.stack([m for m, _ in laws]),
+            covariances=np.stack([c for _, c in laws]),
+        )
+    return Gaussian(*output())
