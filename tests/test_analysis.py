@@ -301,3 +301,65 @@ def test_budget_bad_input():
         error_budget(target, PROC, 3, g)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="init"):
         error_budget(target, PROC, "ei-sde", g, init="posterior")
+
+
+# ---------------------------------------------------------------------------
+# plots and the example
+# ---------------------------------------------------------------------------
+def test_plot_profiles_and_budget():
+    pytest.importorskip("matplotlib")
+    from scorelab.plots import plot_budget, plot_profiles
+
+    target = _target(d=6)
+    g = grid("uniform", 10, process=PROC)
+    profs = {s: w2_profile(target, PROC, s, g) for s in ("ei-sde", "heun")}
+    fig = plot_profiles(profs)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and len(ax.get_lines()) == 2
+    assert np.allclose(ax.get_lines()[1].get_ydata(), profs["heun"].w2)
+    budgets = [error_budget(target, PROC, s, g) for s in ("ei-sde", "heun")]
+    fig = plot_budget(budgets, labels=["a", "b"])
+    ax = fig.axes[0]
+    heights = sorted(p.get_height() for p in ax.patches)
+    # 6 groups x 2 budgets, the two zero score parts not drawn
+    assert len(ax.patches) == 10
+    expected = sorted(
+        v
+        for b in budgets
+        for v in (b.initialisation, *b.parts().values(), b.total)
+        if v > 0
+    )
+    assert np.allclose(heights, expected, rtol=1e-12)
+    assert sum(t.get_text() == "0" for t in ax.texts) == 2
+    with pytest.raises(ValueError, match="labels"):
+        plot_budget(budgets, labels=["a"])
+    with pytest.raises(TypeError):
+        plot_budget([1.0])
+    with pytest.raises(ValueError):
+        plot_profiles({})
+
+
+def test_spectrum_table_example_quick(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "spectrum_table.py"
+    spec = importlib.util.spec_from_file_location("spectrum_table", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "48 exact laws" in out and "nfe=20" in out and "dpm-solver++-3m" in out
+    for name in ("spectrum_table.csv", "spectrum_profiles.png", "spectrum_budget.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    # the CSV holds the exact values of the table
+    lines = (tmp_path / "spectrum_table.csv").read_text().splitlines()
+    assert len(lines) == 49
+    head = lines[0].split(",")
+    row = dict(zip(head, lines[1].split(",")))
+    target = Gaussian.from_spectrum(np.arange(1.0, 257.0) ** -1.2)
+    g = grid("uniform", int(row["steps"]), process=PROC, delta=float(row["delta"]))
+    law = exact_law(target, PROC, row["scheme"], g)
+    assert float(row["w2_data"]) == pytest.approx(w2_gaussian(law, target), rel=1e-12)

@@ -92,6 +92,8 @@ def _init_arg(init: Any) -> Any:
 
 def _marginal(target: Gaussian, process: Process, t: float) -> Gaussian:
     """p_t of the position (spectral for a spectral target under a scalar process)."""
+    if target.spectrum is not None and getattr(process, "m", 1) == 1:
+        return target.noised(process, t)  # keeps the spectrum: O(d)
     law = process.position_marginal(target, t)
     assert isinstance(law, Gaussian)
     return law
