@@ -75,8 +75,9 @@ def test_path_matches_final_and_dense(monkeypatch, scheme):
     path = exact_law(target, PROC, scheme, g, times="all")
     assert isinstance(path, LawPath) and path.spectral and len(path) == 16
     law = exact_law(target, PROC, scheme, g)
-    assert np.array_equal(path.final.spectrum[0], law.spectrum[0])
-    assert np.allclose(path.final.mean, law.mean, rtol=0, atol=1e-14)
+    # forward (all times) and adjoint (final law only) recursions agree
+    assert np.allclose(path.final.spectrum[0], law.spectrum[0], rtol=1e-12, atol=0)
+    assert np.allclose(path.final.mean, law.mean, rtol=0, atol=1e-13)
     with monkeypatch.context() as m:
         m.setattr(exact, "_SPECTRAL", False)
         dense = exact_law(target, PROC, scheme, g, times="all")
