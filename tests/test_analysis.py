@@ -364,3 +364,46 @@ def test_spectrum_table_example_quick(tmp_path, capsys):
     g = grid("uniform", int(row["steps"]), process=PROC, delta=float(row["delta"]))
     law = exact_law(target, PROC, row["scheme"], g)
     assert float(row["w2_data"]) == pytest.approx(w2_gaussian(law, target), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "scheme", ["ddpm", "dpm-solver++-2m-sde", "dpm-solver++-3m", "heun", "rk4"]
+)
+def test_adjoint_final_law_equals_forward_path(scheme):
+    """The output law (backward recursion) equals the last law of the forward
+    recursion (times="all"), with noise, history, a score error and init."""
+    target = _target(d=9, seed=5)
+    g = grid("uniform", 30, process=PROC, delta=1e-2)
+    err = Bias(np.linspace(0.1, -0.4, 9))
+    for init in (None, "exact"):
+        law = exact_law(target, PROC, scheme, g, init=init, score_error=err)
+        path = exact_law(
+            target, PROC, scheme, g, init=init, score_error=err, times="all"
+        )
+        var, var_f = law.spectrum[0], path.variances[-1]
+        assert np.max(np.abs(var - var_f)) <= 1e-12 * np.max(var_f)
+        assert np.max(np.abs(law.mean - path.final.mean)) <= 1e-12 * np.max(
+            np.abs(path.final.mean)
+        )
+
+
+def test_adjoint_survives_a_register_the_forward_recursion_overflows():
+    """dpm-solver++ keeps x / alpha_t ~ 1e299 x at T = 690: the forward recursion
+    (times="all") overflows in that register's variance (1e598) and names the
+    step; the backward one never forms it and agrees with float64 particles."""
+    from scorelab.processes import OU
+    from scorelab.sample import sample
+
+    proc = OU(T=690.0)
+    head = np.linspace(proc.T, 5.0, 1372)
+    g = grid(np.concatenate([head[:-1], grid("logsnr", 50, T=5.0, process=proc)]))
+    target = Gaussian.from_spectrum([0.5, 1.5], mean=[1.0, -2.0])
+    with pytest.raises(FloatingPointError, match="step 0 .*overflows float64"):
+        exact_law(target, proc, "dpm-solver++-2m", g, times="all")
+    law = exact_law(target, proc, "dpm-solver++-2m", g)
+    n = 20000
+    x = sample(target, proc, "dpm-solver++-2m", g, n, seed=11)
+    var = law.spectrum[0]
+    assert np.all(np.abs(x.mean(0) - law.mean) < 5 * np.sqrt(var / n))
+    # sample variance: standard error sqrt(2 / n) var for Gaussian data
+    assert np.all(np.abs(x.var(0, ddof=1) - var) < 5 * np.sqrt(2.0 / n) * var)

@@ -21,7 +21,10 @@ eigenbasis (the usual case), the recursion runs independently per eigen-directio
 :meth:`~scorelab.targets.Gaussian.from_data`) under a scalar process, with an
 initial law and error terms in the same eigenbasis, the recursion runs on the
 eigenvalues directly (arrays over all d directions, no d x d work) and returns a
-spectral Gaussian: O(N S (1 + H)^3 d) in all.
+spectral Gaussian: O(N S (1 + H)^3 d) in all. The output law alone is computed
+backward (the adjoint recursion of :func:`_spectral_final`: one row of 1 + H
+coefficients per direction instead of the covariance of the registers); the laws
+at every grid time (``times="all"``, a :class:`LawPath`) forward.
 """
 
 from __future__ import annotations
@@ -338,7 +341,8 @@ class _Spectral:
 
     ``Q`` is the shared eigenbasis (None: identity), ``lam`` and ``mu0`` the
     eigenvalues and rotated mean of the score target; the affine score ``y -> Ms
-    y + v`` of score evaluation c is formed per call of :meth:`score` (O(d)).
+    y + v`` of score evaluation c is formed per call of :meth:`score` (O(d)), or
+    read from the table that :meth:`precompute` forms for all c at once.
     """
 
     Q: FloatArray | None
@@ -810,6 +814,10 @@ def exact_law(
     "zero-data", "exact" or a spectral Gaussian in the same basis and linear
     errors diagonal in it, skips every d x d operation and returns a spectral
     Gaussian (``.cov`` densifies on access); otherwise the law is dense.
+    There the output law is computed backward (adjoint recursion), which
+    never forms the variances of the stored registers: a data-prediction
+    register that overflows float64 at large T (x / alpha(t)) stops the
+    forward recursions (dense, and ``times="all"``) but not this one.
     Compare with ``target.noised(process, grid[-1])`` to isolate the
     discretisation (and initialisation) error;
     :func:`scorelab.analysis.w2_profile` does so at every grid time.
