@@ -341,8 +341,8 @@ class _Spectral:
 
     ``Q`` is the shared eigenbasis (None: identity), ``lam`` and ``mu0`` the
     eigenvalues and rotated mean of the score target; the affine score ``y -> Ms
-    y + v`` of score evaluation c is formed per call of :meth:`score` (O(d)), or
-    read from the table that :meth:`precompute` forms for all c at once.
+    y + v`` of score evaluation c is formed per call of :meth:`score` (O(d); a
+    table of all of them would cost O(NC d) memory and, measured, time).
     """
 
     Q: FloatArray | None
@@ -355,30 +355,8 @@ class _Spectral:
     lin: FloatArray | None
     lin_scalar: FloatArray | None
     bias: FloatArray | None
-    #: All ``(Ms, v)`` as (NC, d) arrays, when small enough to precompute.
-    table: tuple[FloatArray, FloatArray] | None = None
-
-    def precompute(self, limit: int = 1 << 22) -> None:
-        """Form every score evaluation's ``(Ms, v)`` at once if NC d <= limit
-        (the same operations as :meth:`score`, on (NC, d) arrays)."""
-        NC, d = self.P.shape[0], self.lam.shape[0]
-        if NC * d > limit:
-            return
-        P = self.P[:, None]
-        Ms = np.divide(-1.0, (P * P) * self.lam[None, :] + self.N[:, None])
-        v = Ms * ((-P) * self.mu0[None, :])
-        if self.lin is not None:
-            Ms = Ms + self.lin
-        if self.lin_scalar is not None:
-            Ms = Ms + self.lin_scalar[:, None]
-        if self.bias is not None:
-            v = v + self.bias
-        self.table = (Ms, v)
-
     def score(self, c: int) -> tuple[FloatArray, FloatArray]:
         """``(Ms, v)`` per direction at score evaluation c (:func:`_affine_score`)."""
-        if self.table is not None:
-            return self.table[0][c], self.table[1][c]
         P = float(self.P[c])
         Ms = np.divide(-1.0, (P * P) * self.lam + float(self.N[c]))
         v = Ms * ((-P) * self.mu0)  # = C_c^{-1} P mu0, exactly
@@ -857,7 +835,6 @@ def exact_law(
     if _SPECTRAL:
         sp = _spectral_setup(target, process, prep, init)
         if sp is not None:
-            sp.precompute()
             if times == "final":
                 return _spectral_final(tab, sp)
             d = sp.init_mean.shape[0]
