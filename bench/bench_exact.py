@@ -16,6 +16,12 @@ Usage::
     PYTHONPATH=python python bench/bench_exact.py            # full grid
     PYTHONPATH=python python bench/bench_exact.py --quick    # no dense d = 3072,
                                                              # no d = 100000
+    PYTHONPATH=python python bench/bench_exact.py --table    # the 192-cell table
+
+``--table`` times ``scorelab.analysis.exact_errors`` on the table of
+``examples/spectrum_table.py`` at d = 3072: six samplers x {50, 100, 200, 1000}
+steps (and, separately, NFE) x four early-stopping times x two initial laws,
+with W2 to p_delta and to p_0 per cell.
 """
 
 from __future__ import annotations
@@ -78,11 +84,48 @@ def numpy_ei_sde(lam: np.ndarray, mu0: np.ndarray, g: np.ndarray, proc: VP) -> A
     return t2 - t1, t2 - t0, mean, var
 
 
+TABLE_SCHEMES = (
+    "ei-sde",
+    "ddpm",
+    "ddim",
+    "heun",
+    "dpm-solver++-2m",
+    "dpm-solver++-3m",
+)
+
+
+def table(d: int = 3072) -> None:
+    """Time the sampler x steps (or NFE) x delta x init table of exact W2."""
+    from scorelab.analysis import exact_errors
+
+    proc = VP()
+    target = Gaussian.from_spectrum((1.0 + np.arange(d)) ** -1.2)
+    print("| d | cells | counted by | wall [s] | slowest cell [s] |")
+    print("|---|---|---|---|---|")
+    for by in ("steps", "nfe"):
+        t0 = time.perf_counter()
+        tab = exact_errors(
+            target,
+            proc,
+            TABLE_SCHEMES,
+            delta=[1e-3, 3e-3, 1e-2, 3e-2],
+            init=["prior", "exact"],
+            **{by: [50, 100, 200, 1000]},  # type: ignore[arg-type]
+        )
+        wall = time.perf_counter() - t0
+        slowest = float(np.max(tab["time_s"]))
+        print(f"| {d} | {len(tab)} | {by} | {wall:.3g} | {slowest:.3g} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the slow cases")
+    ap.add_argument("--table", action="store_true", help="time the 192-cell table")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.table:
+        table()
+        return
     proc = VP()
     dims = (10, 3072) if args.quick else (10, 3072, 100_000)
     print(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import errors, grids, processes, schemes
 from .cld import CLD
-from .exact import exact_law
+from .exact import LawPath, exact_law
 from .grids import GRID_KINDS, grid
 from .metrics_gaussian import kl_gaussian, w2_gaussian
 from .processes import *  # noqa: F403
@@ -25,7 +25,8 @@ from .schemes import Tableau, compile_scheme, scheme_names
 from .targets import Gaussian, GaussianMixture
 
 if TYPE_CHECKING:  # loaded lazily at run time, see __getattr__
-    from . import bounds, metrics, plots, study
+    from . import analysis, bounds, metrics, plots, study
+    from .analysis import error_budget, exact_errors, w2_profile
     from .plots import fit_rate, plot_convergence
     from .study import Study, read_results
 
@@ -55,6 +56,10 @@ def cuda_available() -> bool:
 
 # loaded on first access (PEP 562): they pull in scipy.optimize, matplotlib, ...
 _LAZY = {
+    "analysis": ("analysis", None),
+    "exact_errors": ("analysis", "exact_errors"),
+    "error_budget": ("analysis", "error_budget"),
+    "w2_profile": ("analysis", "w2_profile"),
     "bounds": ("bounds", None),
     "metrics": ("metrics", None),
     "study": ("study", None),
@@ -84,6 +89,11 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CLD",
+    "LawPath",
+    "analysis",
+    "error_budget",
+    "exact_errors",
+    "w2_profile",
     "Study",
     "bounds",
     "fit_rate",

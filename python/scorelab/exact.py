@@ -21,13 +21,16 @@ eigenbasis (the usual case), the recursion runs independently per eigen-directio
 :meth:`~scorelab.targets.Gaussian.from_data`) under a scalar process, with an
 initial law and error terms in the same eigenbasis, the recursion runs on the
 eigenvalues directly (arrays over all d directions, no d x d work) and returns a
-spectral Gaussian: O(N S (1 + H)^3 d) in all.
+spectral Gaussian: O(N S (1 + H)^3 d) in all. The output law alone is computed
+backward (the adjoint recursion of :func:`_spectral_final`: one row of 1 + H
+coefficients per direction instead of the covariance of the registers); the laws
+at every grid time (``times="all"``, a :class:`LawPath`) forward.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +42,7 @@ from .sample import Prepared, init_law, prepare
 from .schemes import Tableau
 from .targets import Gaussian, Target
 
-__all__ = ["exact_law"]
+__all__ = ["LawPath", "exact_law"]
 
 FloatArray = npt.NDArray[np.float64]
 #: Affine map of a register (or of the joint state) in the step's input z and its
@@ -338,7 +341,8 @@ class _Spectral:
 
     ``Q`` is the shared eigenbasis (None: identity), ``lam`` and ``mu0`` the
     eigenvalues and rotated mean of the score target; the affine score ``y -> Ms
-    y + v`` of score evaluation c is formed per call of :meth:`score` (O(d)).
+    y + v`` of score evaluation c is formed per call of :meth:`score` (O(d); a
+    table of all of them would cost O(NC d) memory and, measured, time).
     """
 
     Q: FloatArray | None
@@ -351,29 +355,6 @@ class _Spectral:
     lin: FloatArray | None
     lin_scalar: FloatArray | None
     bias: FloatArray | None
-    #: All ``(Ms, v)`` as (NC, d) arrays, when small enough to precompute.
-    table: tuple[FloatArray, FloatArray] | None = None
-
-    def precompute(self, limit: int = 1 << 22) -> None:
-        """Form every score evaluation's ``(Ms, v)`` at once if NC d <= limit."""
-        NC, d = self.P.shape[0], self.lam.shape[0]
-        if NC * d > limit:
-            return
-        c = np.arange(NC)
-        sp = _Spectral(
-            self.Q,
-            self.lam[None, :],
-            self.mu0[None, :],
-            self.init_mean,
-            self.init_var,
-            self.P[:, None],
-            self.N[:, None],
-            self.lin,
-            None if self.lin_scalar is None else self.lin_scalar[:, None],
-            self.bias,
-        )
-        self.table = sp.score(c)  # type: ignore[arg-type]
-
     def score(self, c: int) -> tuple[FloatArray, FloatArray]:
         """``(Ms, v)`` per direction at score evaluation c (:func:`_affine_score`)."""
         P = float(self.P[c])
@@ -515,13 +496,20 @@ def _spectral_step(tab: Tableau, sp: _Spectral, k: int) -> list[_Form]:
     return new
 
 
-def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaussian:
+def _spectral_law(
+    tab: Tableau,
+    sp: _Spectral,
+    check_each: bool = False,
+    path: tuple[FloatArray, FloatArray] | None = None,
+) -> Gaussian:
     """Run the per-eigenvalue recursion; the output law as a spectral Gaussian.
 
     Means ``mu[j]`` and covariances ``Sig[(j, l)]`` (j <= l) of the registers are
     arrays over the directions. Non-finite values propagate (NaN is sticky), so
     finiteness is checked at the end; the recursion is then rerun with
-    ``check_each`` to name the step.
+    ``check_each`` to name the step. With ``path = (means, variances)``, arrays
+    (N + 1, d), row k receives the position's mean (in the basis coordinates)
+    and variances after k steps.
     """
     Z = 1 + tab.history
     d = sp.init_mean.shape[0]
@@ -534,6 +522,9 @@ def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaus
 
     def finite() -> bool:
         return all(np.all(np.isfinite(a)) for a in (*mu, *Sig.values()))
+
+    if path is not None:
+        path[0][0], path[1][0] = mu[0], Sig[0, 0]
 
     with np.errstate(over="ignore", invalid="ignore"):  # checked below
         for k in range(tab.steps):
@@ -564,6 +555,8 @@ def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaus
                         acc = acc + term
                     Sig_new[i, ll] = acc if not isinstance(acc, float) else zero + acc
             mu, Sig = mu_new, Sig_new
+            if path is not None:
+                path[0][k + 1], path[1][k + 1] = mu[0], Sig[0, 0]
             if check_each and not finite():
                 _non_finite(tab, k)
     if not finite() and not check_each:
@@ -571,6 +564,140 @@ def _spectral_law(tab: Tableau, sp: _Spectral, check_each: bool = False) -> Gaus
         _non_finite(tab, tab.steps - 1)  # not reached: the rerun raises
     mean = mu[0] if sp.Q is None else sp.Q @ mu[0]
     return Gaussian.from_spectrum(np.maximum(Sig[0, 0], 0.0), sp.Q, mean)
+
+
+@dataclass(frozen=True)
+class LawPath:
+    r"""Exact laws of a sampler's output after every step of its grid.
+
+    Returned by :func:`exact_law` with ``times="all"``: row k is the law of the
+    position after k steps, at time ``times[k]`` (row 0 is the initial law,
+    row N the output law).
+
+    Attributes
+    ----------
+    times : numpy.ndarray, shape (N + 1,)
+        The grid :math:`t_0 > \dots > t_N`.
+    mean_coords : numpy.ndarray, shape (N + 1, d)
+        Means in the coordinates of ``basis`` (:math:`Q^\top m_k`; the means
+        themselves when ``basis`` is None).
+    variances : numpy.ndarray, shape (N + 1, d), or None
+        Spectral paths: the variances along the basis directions (the laws are
+        :math:`\mathcal N(Q c_k, Q \operatorname{diag}(v_k) Q^\top)`).
+    covariances : numpy.ndarray, shape (N + 1, d, d), or None
+        Dense paths: the covariances.
+    basis : numpy.ndarray, shape (d, d), or None
+        Eigenbasis of a spectral path (None: the identity, or a dense path).
+
+    Exactly one of ``variances`` and ``covariances`` is set (:attr:`spectral`).
+    """
+
+    times: FloatArray
+    mean_coords: FloatArray
+    variances: FloatArray | None = None
+    covariances: FloatArray | None = None
+    basis: FloatArray | None = None
+    _means: list[FloatArray] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def spectral(self) -> bool:
+        """Whether the laws are stored per eigen-direction (no d x d matrices)."""
+        return self.variances is not None
+
+    @property
+    def steps(self) -> int:
+        """Number of steps N."""
+        return int(self.times.shape[0]) - 1
+
+    @property
+    def dim(self) -> int:
+        """Dimension d of the laws."""
+        return int(self.mean_coords.shape[1])
+
+    @property
+    def means(self) -> FloatArray:
+        """Means, shape (N + 1, d), in the standard coordinates (O(N d^2) once
+        when a basis is set)."""
+        if self.basis is None:
+            return self.mean_coords
+        if not self._means:
+            self._means.append(self.mean_coords @ self.basis.T)
+        return self._means[0]
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+    def law(self, k: int) -> Gaussian:
+        """The law after k steps (negative k counts from the end) as a Gaussian;
+        spectral for a spectral path."""
+        n = len(self)
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"k must be an integer, got {type(k).__name__}")
+        if not -n <= k < n:
+            raise IndexError(f"k = {k} is out of range for a path of {n} laws")
+        c = self.mean_coords[k]
+        mean = c if self.basis is None else self.basis @ c
+        if self.variances is not None:
+            return Gaussian.from_spectrum(
+                np.maximum(self.variances[k], 0.0), self.basis, mean
+            )
+        assert self.covariances is not None
+        return Gaussian(mean, self.covariances[k])
+
+    @property
+    def final(self) -> Gaussian:
+        """The output law (after N steps), as :func:`exact_law` returns it."""
+        return self.law(-1)
+
+
+def _spectral_final(tab: Tableau, sp: _Spectral) -> Gaussian:
+    r"""The output law by the adjoint (backward) form of the recursion.
+
+    The output is linear in the initial registers and the noises:
+    :math:`x_N = r_0^\top z_0 + \sum_k (r_{k+1}^\top b_k + r_{k+1}^\top G_k
+    \xi_k)` with the row :math:`r_N = e_0` and :math:`r_k^\top = r_{k+1}^\top
+    A_k`, per direction. Going backward over the steps carries one row of Z
+    coefficients instead of the Z (Z + 1) / 2 covariance entries, so each
+    step costs O(nnz(A_k) + nnz(G_k)) array operations. The initial law has
+    only the position register, so :math:`\operatorname{mean} = r_{0,0} m_0 +
+    \sum_k r_{k+1}^\top b_k` and :math:`\operatorname{var} = r_{0,0}^2 v_0 +
+    \sum_k \sum_s (r_{k+1}^\top G_{k, s})^2`. A non-finite result falls back
+    to the forward recursion (:func:`_spectral_law`), which names the step.
+    """
+    Z = 1 + tab.history
+    r: list[Any] = [1.0] + [0.0] * (Z - 1)
+    mean_acc: Any = 0.0
+    var_acc: Any = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        for k in range(tab.steps - 1, -1, -1):
+            new = _spectral_step(tab, sp, k)
+            r_old: dict[int, Any] = {}
+            noise: dict[int, Any] = {}
+            for ri, f in zip(r, new):
+                if isinstance(ri, float) and ri == 0.0:
+                    continue
+                for key, c in f.items():
+                    term = _mul(ri, c)
+                    if key[0] == "z":
+                        j = key[1]
+                        r_old[j] = r_old[j] + term if j in r_old else term
+                    elif key[0] == "xi":
+                        s_ = key[1]
+                        noise[s_] = noise[s_] + term if s_ in noise else term
+                    else:
+                        mean_acc = mean_acc + term
+            for c in noise.values():
+                var_acc = var_acc + c * c
+            r = [r_old.get(j, 0.0) for j in range(Z)]
+        mean = _mul(r[0], sp.init_mean) + mean_acc
+        var = _mul(r[0] * r[0], sp.init_var) + var_acc
+    d = sp.init_mean.shape[0]
+    mean = np.broadcast_to(np.asarray(mean, dtype=np.float64), (d,))
+    var = np.broadcast_to(np.asarray(var, dtype=np.float64), (d,))
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
+        return _spectral_law(tab, sp)
+    out_mean = mean.copy() if sp.Q is None else sp.Q @ mean
+    return Gaussian.from_spectrum(np.maximum(var, 0.0), sp.Q, out_mean)
 
 
 def _non_finite(tab: Tableau, k: int) -> None:
@@ -584,6 +711,35 @@ def _non_finite(tab: Tableau, k: int) -> None:
     )
 
 
+@overload
+def exact_law(
+    target: Gaussian,
+    process: Process,
+    scheme: str | Tableau,
+    grid: npt.ArrayLike,
+    init: Any = ...,
+    score_error: ScoreError | None = ...,
+    return_state: bool = ...,
+    times: Literal["final"] = ...,
+    **scheme_options: Any,
+) -> Gaussian: ...
+
+
+@overload
+def exact_law(
+    target: Gaussian,
+    process: Process,
+    scheme: str | Tableau,
+    grid: npt.ArrayLike,
+    init: Any = ...,
+    score_error: ScoreError | None = ...,
+    return_state: bool = ...,
+    *,
+    times: Literal["all"],
+    **scheme_options: Any,
+) -> LawPath: ...
+
+
 def exact_law(
     target: Gaussian,
     process: Process,
@@ -592,8 +748,9 @@ def exact_law(
     init: Any = None,
     score_error: ScoreError | None = None,
     return_state: bool = False,
+    times: str = "final",
     **scheme_options: Any,
-) -> Gaussian:
+) -> Gaussian | LawPath:
     r"""Exact law of the scheme's output when the target is Gaussian.
 
     Parameters
@@ -615,14 +772,17 @@ def exact_law(
         Gaussian; non-affine models raise ``ValueError``.
     return_state : bool, default False
         For phase-space processes, return the law of the whole state.
+    times : {"final", "all"}, default "final"
+        ``"final"``: the output law. ``"all"``: the laws after every step, as a
+        :class:`LawPath` (O(N d) memory on the spectral path, O(N d^2) dense).
     **scheme_options
         Options of the scheme.
 
     Returns
     -------
-    Gaussian
+    Gaussian or LawPath
         Law of the output at ``grid[-1]`` (dimension d, or m d with
-        ``return_state``).
+        ``return_state``); with ``times="all"`` the laws at every grid time.
 
     Notes
     -----
@@ -632,8 +792,13 @@ def exact_law(
     "zero-data", "exact" or a spectral Gaussian in the same basis and linear
     errors diagonal in it, skips every d x d operation and returns a spectral
     Gaussian (``.cov`` densifies on access); otherwise the law is dense.
+    There the output law is computed backward (adjoint recursion), which
+    never forms the variances of the stored registers: a data-prediction
+    register that overflows float64 at large T (x / alpha(t)) stops the
+    forward recursions (dense, and ``times="all"``) but not this one.
     Compare with ``target.noised(process, grid[-1])`` to isolate the
-    discretisation (and initialisation) error.
+    discretisation (and initialisation) error;
+    :func:`scorelab.analysis.w2_profile` does so at every grid time.
 
     Examples
     --------
@@ -660,7 +825,26 @@ def exact_law(
     >>> law = sl.exact_law(target, process, "heun", g, s_churn=1.0)
     >>> law.cov.shape
     (3, 3)
+
+    Spectral laws (shared eigenbasis) and the whole path:
+
+    >>> import numpy as np
+    >>> from scorelab import VP, Gaussian, exact_law, grid, w2_gaussian
+    >>> target = Gaussian.from_spectrum(np.arange(1.0, 9.0) ** -1.5)
+    >>> proc = VP()
+    >>> t = grid("uniform", 100, process=proc, delta=1e-3)
+    >>> law = exact_law(target, proc, "ei-sde", t)
+    >>> law.spectrum is not None  # spectral in, spectral out
+    True
+    >>> w2 = w2_gaussian(law, target.noised(proc, t[-1]))
+    >>> path = exact_law(target, proc, "ei-sde", t, times="all")
+    >>> path.variances.shape
+    (101, 8)
+    >>> bool(np.allclose(path.final.spectrum[0], law.spectrum[0], rtol=1e-12))
+    True
     """
+    if times not in ("final", "all"):
+        raise ValueError(f"times must be 'final' or 'all', got {times!r}")
     target = check_gaussian(target, why="exact laws need a Gaussian target")
     prep = prepare(target, process, scheme, grid, score_error, scheme_options)
     if not prep.terms.affine:
@@ -677,7 +861,17 @@ def exact_law(
     if _SPECTRAL:
         sp = _spectral_setup(target, process, prep, init)
         if sp is not None:
-            return _spectral_law(tab, sp)
+            if times == "final":
+                return _spectral_final(tab, sp)
+            d = sp.init_mean.shape[0]
+            rec = (np.empty((tab.steps + 1, d)), np.empty((tab.steps + 1, d)))
+            _spectral_law(tab, sp, path=rec)
+            return LawPath(
+                times=np.array(tab.times, dtype=np.float64),
+                mean_coords=rec[0],
+                variances=np.maximum(rec[1], 0.0),
+                basis=sp.Q,
+            )
     init_mean, init_cov = _initial_law(init, prep, process, target)
     basis = _choose_basis(
         prep.phase, init_mean, init_cov, prep.terms, tab.n_score_evals, tab.m
@@ -688,12 +882,24 @@ def exact_law(
     Sig = np.zeros((nb, Z, Z))
     mu[:, :bs] = basis.init_mean
     Sig[:, :bs, :bs] = basis.init_cov
+    # the position block (the whole state for m = 1) unless return_state
+    n_out = basis.d * (basis.m if return_state else 1)
+
+    def output() -> tuple[FloatArray, FloatArray]:
+        mean_full, cov_full = basis.to_state(mu[:, :bs], Sig[:, :bs, :bs])
+        return mean_full[:n_out], cov_full[:n_out, :n_out]
+
+    laws = [output()] if times == "all" else []
     for k in range(tab.steps):
         mu, Sig = _propagate(mu, Sig, _step_map(prep, basis, k))
         if not (np.all(np.isfinite(Sig)) and np.all(np.isfinite(mu))):
             _non_finite(tab, k)
-    mean_full, cov_full = basis.to_state(mu[:, :bs], Sig[:, :bs, :bs])
-    if not return_state:  # the position block (the whole state for m = 1)
-        d = basis.d
-        mean_full, cov_full = mean_full[:d], cov_full[:d, :d]
-    return Gaussian(mean_full, cov_full)
+        if times == "all":
+            laws.append(output())
+    if times == "all":
+        return LawPath(
+            times=np.array(tab.times, dtype=np.float64),
+            mean_coords=np.stack([m for m, _ in laws]),
+            covariances=np.stack([c for _, c in laws]),
+        )
+    return Gaussian(*output())

@@ -85,23 +85,30 @@ def _shared_spectra(P: Any, R: Any) -> tuple[_Float, _Float, Any] | None:
     return sp[0], sr[0], Qp
 
 
-def _scaled_norm(r: _Float) -> float:
-    """Euclidean norm of a vector without overflow or underflow of the squares."""
-    s = float(np.max(np.abs(r), initial=0.0))
-    if s == 0.0:
-        return 0.0
-    return s * float(np.sqrt(np.sum((r / s) ** 2)))
+def _scaled_norm(r: _Float) -> Any:
+    """Euclidean norm over the last axis without overflow or underflow of the
+    squares (a float for a vector, an array for a stack of rows)."""
+    s = np.max(np.abs(r), axis=-1, initial=0.0)
+    safe = np.where(s > 0.0, s, 1.0)
+    out = s * np.sqrt(np.sum((r / safe[..., None]) ** 2, axis=-1))
+    return float(out) if out.ndim == 0 else out
 
 
-def _w2_spectral(P: Any, R: Any, a: _Float, b: _Float) -> float:
-    r"""W2 of two Gaussians with a common eigenbasis, per direction.
+def _w2_spectral_rows(dm: _Float, a: _Float, b: _Float) -> Any:
+    r"""W2 of Gaussians with a common eigenbasis from their mean difference (in
+    any orthonormal coordinates) and variances, per row of (..., d) arrays.
 
     :math:`W_2^2 = |m_1 - m_2|^2 + \sum_i (\sqrt{a_i} - \sqrt{b_i})^2`, each term
     as :math:`(a_i - b_i) / (\sqrt{a_i} + \sqrt{b_i})` (no cancellation).
     """
     den = np.sqrt(a) + np.sqrt(b)
     cov = np.where(den > 0, (a - b) / np.where(den > 0, den, 1.0), 0.0)
-    return _scaled_norm(np.concatenate([P.mean - R.mean, cov]))
+    return _scaled_norm(np.concatenate(np.broadcast_arrays(dm, cov), axis=-1))
+
+
+def _w2_spectral(P: Any, R: Any, a: _Float, b: _Float) -> float:
+    """W2 of two spectral Gaussians with a common eigenbasis, per direction."""
+    return float(_w2_spectral_rows(P.mean - R.mean, a, b))
 
 
 def _kl_spectral(P: Any, R: Any, a: _Float, b: _Float, Q: Any) -> float:

@@ -33,7 +33,9 @@ __all__ = [
     "fit_rate",
     "fit_window",
     "metric_name",
+    "plot_budget",
     "plot_convergence",
+    "plot_profiles",
     "rate_label",
 ]
 
@@ -689,3 +691,150 @@ def _palette() -> list[Any]:
     from matplotlib import rcParams
 
     return list(rcParams["axes.prop_cycle"].by_key().get("color", ["C0"]))
+
+
+# ---------------------------------------------------------------------------
+# exact error analysis (scorelab.analysis)
+# ---------------------------------------------------------------------------
+def _new_axes(ax: Any, figsize: Sequence[float]) -> tuple[Any, Any]:
+    """``(figure, axes)``: a new constrained Figure unless ``ax`` is given."""
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(figsize[0], figsize[1]), layout="constrained")
+    return fig, fig.subplots()
+
+
+def plot_profiles(
+    profiles: Mapping[str, Any],
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    figsize: Sequence[float] = (7.0, 4.5),
+) -> Any:
+    r"""Time profiles :math:`W_2(\hat p_{t_k}, p_{t_k})` of several runs, log y.
+
+    Parameters
+    ----------
+    profiles : mapping of str to Profile
+        Label (e.g. the scheme) to a :class:`scorelab.analysis.Profile` (or any
+        ``(times, w2)`` pair of arrays of equal length), as returned by
+        :func:`scorelab.analysis.w2_profile`. Each is drawn as it is: curves
+        are never averaged or merged, so give runs that differ only in what
+        the labels say.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+    figsize : (float, float), default (7, 4.5)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Time on the x axis, decreasing to the right (the sampler's direction);
+        log x when every time is positive. Zero values (not drawable on log
+        axes) are left out.
+    """
+    if not profiles:
+        raise ValueError("profiles must not be empty")
+    fig, ax = _new_axes(ax, figsize)
+    positive = True
+    for label, prof in profiles.items():
+        t, w = (np.asarray(a, dtype=np.float64) for a in prof)
+        if t.shape != w.shape or t.ndim != 1:
+            raise ValueError(
+                f"profile {label!r}: times and w2 must be 1-D of equal length"
+            )
+        ok = np.isfinite(w) & (w > 0)
+        positive = positive and bool(np.all(t > 0))
+        ax.plot(t[ok], w[ok], lw=1.4, label=str(label))
+    if positive:
+        ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_yscale("log")
+    ax.set_xlabel("t (sampler runs right)")
+    ax.set_ylabel(r"$W_2(\mathrm{law}(x_k),\, p_{t_k})$")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_budget(
+    budgets: Any,
+    labels: Sequence[str] | None = None,
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    figsize: Sequence[float] = (7.0, 4.5),
+) -> Any:
+    r"""Error budgets (:class:`scorelab.analysis.ErrorBudget`) as grouped bars.
+
+    One group per source (initialisation at :math:`t_0`, its propagated
+    effect, score, discretisation, early stopping) and one for the total
+    :math:`W_2(\hat p, p_0)`; one bar per budget within a group, log y.
+
+    Grouped, not stacked: the parts are W2 distances along a chain of laws, so
+    the total is at most their sum (triangle inequality) but in general
+    smaller; a stacked bar's height would read as the total and overstate it.
+    Each part and the total are drawn at their own height instead. Parts that
+    are exactly 0 (e.g. the score part without a score error) cannot be drawn
+    on log axes and are marked "0" at the bottom.
+
+    Parameters
+    ----------
+    budgets : ErrorBudget or sequence of ErrorBudget
+    labels : sequence of str, optional
+        Legend labels (default: scheme, steps, delta and init of each budget).
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+    figsize : (float, float), default (7, 4.5)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .analysis import BUDGET_PARTS, ErrorBudget
+
+    items = [budgets] if isinstance(budgets, ErrorBudget) else list(budgets)
+    if not items or not all(isinstance(b, ErrorBudget) for b in items):
+        raise TypeError("budgets must be one or more scorelab.analysis.ErrorBudget")
+    if labels is None:
+        labels = [
+            f"{b.scheme}, {b.steps} steps, delta={b.delta:.3g}, init={b.init}"
+            for b in items
+        ]
+    elif len(labels) != len(items):
+        raise ValueError(f"{len(labels)} labels for {len(items)} budgets")
+    groups = ["initialisation", *BUDGET_PARTS, "total"]
+    names = [
+        "init. at t_0",
+        "init. propagated",
+        "score",
+        "discretisation",
+        "early stopping",
+        "total W2(out, p_0)",
+    ]
+    fig, ax = _new_axes(ax, figsize)
+    n = len(items)
+    width = 0.8 / n
+    x = np.arange(len(groups), dtype=np.float64)
+    vals = np.array([[float(getattr(b, g)) for g in groups] for b in items])
+    pos = vals[vals > 0]
+    floor = float(pos.min()) / 3.0 if pos.size else 1e-16
+    for i, (b, lab) in enumerate(zip(vals, labels)):
+        xi = x - 0.4 + (i + 0.5) * width
+        ok = b > 0
+        ax.bar(xi[ok], b[ok], width=width, label=str(lab))
+        for xx in xi[~ok]:
+            ax.text(xx, floor, "0", ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("W2 (exact)")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, axis="y", which="major", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
