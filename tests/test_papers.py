@@ -23,7 +23,12 @@ import numpy as np
 import pytest
 
 from scorelab.bounds import (
+    Bound,
     certified_pfode_w2,
+    certified_sde_w2,
+    chen_cld_path_kl_lower_bound,
+    chen_iteration_complexity,
+    chen_kl_bound,
     chen_tv_bound,
     gao_gaussian_lower_bound,
     gao_horizon,
@@ -31,6 +36,7 @@ from scorelab.bounds import (
     gao_steps_needed,
     gao_w2_bound,
     gaussian_ei_w2,
+    kremling_w2_bound,
     regime_shift_time,
 )
 from scorelab.errors import Bias
@@ -276,3 +282,30 @@ def test_certified_recursion_dominates_mixture_error(proc) -> None:  # type: ign
         measured = _pushforward_w2(tg, proc, g)
         b = certified_pfode_w2(proc, g, tg, n_mc=1024, profile_points=24)
         assert measured <= b.total, (N, measured, b.total)
+
+
+def test_bound_records_say_whether_they_are_read_recalled_or_derived():
+    """Bounds derived here are labelled so, never as a paper's theorem."""
+    tg = _target(2)
+    proc = OU(T=5.0)
+    g = grid("uniform", 50, T=5.0, delta=DELTA)
+    derived = certified_sde_w2(proc, g, target=tg)
+    assert gao_w2_bound is certified_sde_w2  # the former name is an alias
+    assert derived.provenance == "derived"
+    assert derived.paper.startswith("derived here")
+    assert "theorem" not in derived.paper.replace("statement", "")
+    assert gao_gaussian_lower_bound(proc, g, tg).provenance == "derived"
+    assert certified_pfode_w2(proc, g, tg).provenance == "derived"
+    kb = kremling_w2_bound(proc, g, kappa=0.5, L=2.0, d=2, init_w2=0.01)
+    assert kb.provenance == "recall"
+    assert gao_steps_needed(proc, 0.1, target=tg, T=5.0).provenance == "derived"
+    assert gao_iteration_complexity(proc, 2, 0.1).provenance == "read"
+    for b in (
+        chen_tv_bound(2.0, 2, 1.0, 0.1, 5.0, 0.0, 0.1),
+        chen_kl_bound(2.0, 2, 1.0, 0.1, 5.0, 0.0, 0.1),
+        chen_cld_path_kl_lower_bound(2, 0.1, 5.0),
+    ):
+        assert b.provenance == "read" and "Chen" in b.paper
+    assert chen_iteration_complexity(2.0, 2, 1.0, 0.1, 0.1).provenance == "read"
+    with pytest.raises(ValueError, match="provenance"):
+        Bound("W2", 0.0, 0.0, 0.0, 0.0, paper="x", form="y", provenance="theorem")
