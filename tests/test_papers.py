@@ -18,6 +18,8 @@ log-concave mixture (1-D, quantile push-forward, no Monte Carlo noise).
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +59,9 @@ from scorelab.processes import (
 )
 from scorelab.sample import sample
 from scorelab.targets import Gaussian, GaussianMixture
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "papers"))
+from measures import l2_vs_sup
 
 DELTA = 1e-3
 
@@ -309,3 +314,36 @@ def test_bound_records_say_whether_they_are_read_recalled_or_derived():
     assert chen_iteration_complexity(2.0, 2, 1.0, 0.1, 0.1).provenance == "read"
     with pytest.raises(ValueError, match="provenance"):
         Bound("W2", 0.0, 0.0, 0.0, 0.0, paper="x", form="y", provenance="theorem")
+
+
+def test_output_error_follows_l2_only_for_a_uniform_score_error() -> None:
+    """Paper 1 needs only an L2-accurate score. Two errors with the same L2(p_t)
+    size at every step: the uniform one moves the output linearly in that size
+    (Kolmogorov distance / integrated L2 about 0.55, close to Girsanov + Pinsker's
+    1/sqrt(2)); the concentrated one (sup norm 40-80x its L2 size) moves it by
+    its bump mass w ~ (L2 size)^2, far less. Both lie under the theorem's
+    score term eps_score sqrt(T) (C = 1). Tolerances: 4 standard errors."""
+    res = l2_vs_sup([0.01, 0.1], n=100_000, reps=3, steps=200, T=8.0)
+    floor = res[0]
+    for r in res[1:]:
+        kc, ku = r["ks_concentrated"], r["ks_uniform"]
+        se = math.hypot(r["ks_concentrated_se"], r["ks_uniform_se"])
+        assert r["sup"] > 15 * r["l2_max"]  # concentrated: large in sup norm
+        assert ku - kc > 4 * se  # same L2, different output error
+        # uniform: linear in the L2 size, under sqrt(KL/2) = l2_int / sqrt(2)
+        assert 0.45 < ku / r["l2_int"] < 0.65
+        assert ku < r["l2_int"] / math.sqrt(2) + 4 * r["ks_uniform_se"]
+        # concentrated: about its bump mass w, above the no-error floor
+        assert kc > floor["ks_concentrated"] + 4 * se
+        # (up to the no-error floor: discretisation + sampling)
+        tol = 0.3 * r["weight"] + floor["ks_concentrated"] + 4 * se
+        assert abs(kc - r["weight"]) < tol
+        # Theorem 2's score term with C = 1
+        assert max(kc, ku) < r["l2_max"] * math.sqrt(8.0)
+    lo, hi = res[1], res[2]
+    ratio_l2 = hi["l2_int"] / lo["l2_int"]
+    slope_c = math.log(hi["ks_concentrated"] / lo["ks_concentrated"]) / math.log(
+        ratio_l2
+    )
+    slope_u = math.log(hi["ks_uniform"] / lo["ks_uniform"]) / math.log(ratio_l2)
+    assert 0.85 < slope_u < 1.15 and slope_c > 1.4

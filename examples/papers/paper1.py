@@ -13,6 +13,10 @@ Parts (rows of the CSV, column ``part``):
   B  score error: a constant score bias of size eps (L2 error exactly eps) vs T
   C  dimension: error vs d at fixed h
   D  CLD vs OU at equal T = 10 and equal step (position marginal), d and 4d
+  E  L2 vs sup norm: a score error concentrated where p_t is small against a
+     uniform one with the same L2(p_t) size at every step (1-D N(0, 1) data,
+     sampled; Kolmogorov distance to p_delta, a lower bound on TV, +- 1 SE);
+     column eps = the bump weight w
 
 Usage: python examples/papers/paper1.py [--out DIR] [--quick]
 Writes DIR/paper1.csv and DIR/paper1.png and prints a summary.
@@ -26,7 +30,8 @@ import os
 from typing import Any
 
 import numpy as np
-from common import rotated_gaussian, select, slope, write_rows
+from common import panel, ref_slope, rotated_gaussian, select, slope, write_rows
+from measures import l2_vs_sup
 
 from scorelab.bounds import chen_kl_bound, chen_tv_bound
 from scorelab.errors import Bias
@@ -118,7 +123,15 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
 
     def add(
-        part: str, proc: str, dd: int, T: float, N: int, eps: float, q: str, v: float
+        part: str,
+        proc: str,
+        dd: int,
+        T: float,
+        N: int,
+        eps: float,
+        q: str,
+        v: float,
+        se: float = 0.0,
     ) -> None:
         rows.append(
             {
@@ -131,6 +144,7 @@ def main() -> None:
                 "eps": eps,
                 "quantity": q,
                 "value": v,
+                "stderr": se,
             }
         )
 
@@ -212,6 +226,27 @@ def main() -> None:
         cld_ok = False
         print(f"CLD part skipped: {exc!r}")
 
+    # E: L2 vs sup norm (sampled)
+    E_T, E_N = 8.0, 400
+    E_res = l2_vs_sup(
+        [0.01, 0.1] if quick else [0.003, 0.01, 0.03, 0.1],
+        n=100_000 if quick else 1_000_000,
+        reps=3 if quick else 4,
+        steps=E_N,
+        T=E_T,
+    )
+    for r in E_res:
+        w = r["weight"]
+        for q in ("l2_max", "l2_int", "l2_rel_se", "sup"):
+            add("E", "ou", 1, E_T, E_N, w, q, r[q])
+        for q in ("ks_concentrated", "ks_uniform"):
+            add("E", "ou", 1, E_T, E_N, w, q, r[q], r[q + "_se"])
+        score_term = chen_tv_bound(1.0, 1, 1.0, E_T / E_N, E_T, r["l2_max"], 0.0)
+        add("E", "ou", 1, E_T, E_N, w, "chen_tv_score_term", score_term.score)
+        # Girsanov + Pinsker: TV <= sqrt(KL / 2), KL of the score part
+        # = int E|e|^2 dt for OU (g^2 = 2)
+        add("E", "ou", 1, E_T, E_N, w, "pinsker_score", r["l2_int"] / math.sqrt(2))
+
     path = os.path.join(args.out, "paper1.csv")
     write_rows(rows, path)
 
@@ -276,67 +311,123 @@ def main() -> None:
             ]
             print(f"D {pname}: W2(d={4 * d}) / W2(d={d}) = {np.round(r, 3).tolist()}")
 
+    print(
+        "E (1-D N(0,1), OU T=8, N=400): w, L2 size (max, integrated), sup |e|, "
+        "Kolmogorov distance concentrated / uniform (+- SE)"
+    )
+    for r in E_res:
+        print(
+            f"   w={r['weight']:<6} L2 {r['l2_max']:.4f} / {r['l2_int']:.4f}  "
+            f"sup {r['sup']:.2f}  KS {r['ks_concentrated']:.4f} "
+            f"+- {r['ks_concentrated_se']:.4f} / {r['ks_uniform']:.4f} "
+            f"+- {r['ks_uniform_se']:.4f}"
+        )
+    Ew = [r for r in E_res if r["weight"] > 0]
+    li = [r["l2_int"] for r in Ew]
+    print(
+        f"E slopes vs integrated L2: concentrated "
+        f"{slope(li, [r['ks_concentrated'] for r in Ew]):.2f}, uniform "
+        f"{slope(li, [r['ks_uniform'] for r in Ew]):.2f}"
+    )
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(2, 2, figsize=(11, 8.5))
-    a = ax[0, 0]
-    a.loglog(hs, tvh, "o-", label="TV (upper, exact law)")
-    a.loglog(hs, get("A", "ou", "tv_lower"), "o--", label="TV (lower)")
-    a.loglog(hs, np.sqrt(np.array(pk) / 2), "s-", label="sqrt(path KL / 2)")
-    a.loglog(hs, bd, "k-", label="Chen Thm 2 (C = 1)")
-    a.loglog(hs, get("A", "ou", "chen_tv_disc_term"), "k:", label="  its disc. term")
-    a.set_xlabel("step h")
-    a.set_title(f"A: OU, d={d}, T=8: TV vs h")
-    a.legend(fontsize=7)
-    a = ax[0, 1]
+    fig, ax = plt.subplots(2, 3, figsize=(16, 9.5))
+    axs = ax.ravel()
+    # (a) A: Theorem 2 holds; output TV first order, bound sqrt(h)
+    a = axs[0]
+    a.loglog(hs, tvh, "o-", label="TV, upper estimate (exact law)")
+    a.loglog(hs, get("A", "ou", "tv_lower"), "o--", label="TV, lower estimate")
+    a.loglog(hs, bd, "k-", label="Theorem 2 bound (C = 1)")
+    ref_slope(a, hs, tvh, 1.0)
+    ref_slope(a, hs, bd, 0.5)
+    panel(a, "a", f"A: output TV vs step (OU, d={d}, T=8)", "step h", "TV")
+    # (b) A/B: the path KL of the score bias is eps^2 T
+    a = axs[1]
     for i, eps in enumerate(epss):
-        a.plot(
-            Ts,
-            [get("B", "ou", "path_kl_score_part", T=T, eps=eps)[0] for T in Ts],
-            "o-",
-            color=f"C{i}",
-            label=f"path KL, eps={eps}",
-        )
-        a.plot(
+        pkb = [get("B", "ou", "path_kl_score_part", T=T, eps=eps)[0] for T in Ts]
+        a.loglog(Ts, pkb, "o", color=f"C{i}", label=f"measured, eps = {eps}")
+        a.loglog(Ts, [eps**2 * T for T in Ts], "-", color=f"C{i}", lw=0.8)
+    a.plot([], [], "k-", lw=0.8, label="eps^2 T (Girsanov)")
+    panel(a, "b", "B: path KL from a score bias", "horizon T", "path KL (score part)")
+    # (c) B: the output TV saturates in T
+    a = axs[2]
+    for i, eps in enumerate(epss):
+        a.loglog(
             Ts,
             [get("B", "ou", "tv_upper", T=T, eps=eps)[0] for T in Ts],
-            "x--",
+            "o-",
             color=f"C{i}",
-            label=f"marginal TV, eps={eps}",
+            label=f"eps = {eps}",
         )
-    a.set_xscale("log")
-    a.set_yscale("log")
-    a.set_xlabel("T")
-    a.set_title("B: score bias: path KL ~ eps^2 T, marginal TV saturates")
-    a.legend(fontsize=6)
-    a = ax[1, 0]
-    a.loglog(dds, get("C", "ou", "tv_upper"), "o-", label="marginal TV (upper)")
-    a.loglog(dds, get("C", "ou", "chen_tv_bound"), "k-", label="Chen TV bound")
-    a.loglog(dds, get("C", "ou", "path_kl"), "s-", label="path KL (grid chain)")
-    a.loglog(dds, get("C", "ou", "chen_kl_bound"), "k--", label="Chen path-KL bound")
-    a.set_xlabel("d")
-    a.set_title("C: dimension at h = 0.02, T = 8 (N(0, I) data)")
-    a.legend(fontsize=7)
-    a = ax[1, 1]
+    ref_slope(a, Ts, [get("B", "ou", "tv_upper", T=Ts[0], eps=epss[-1])[0]], 0.5)
+    panel(a, "c", "B: output TV under the bias", "horizon T", "TV, upper estimate")
+    # (d) C: path KL proportional to d
+    a = axs[3]
+    pkd = get("C", "ou", "path_kl")
+    a.loglog(dds, pkd, "o", label="path KL (grid chains, exact)")
+    a.loglog(dds, get("C", "ou", "chen_kl_bound"), "k-", label="path-KL bound (C = 1)")
+    ref_slope(a, dds, pkd, 1.0)
+    panel(a, "d", "C: dimension (N(0, I), h = 0.02, T = 8)", "d", "path KL")
+    # (e) D: CLD vs OU
+    a = axs[4]
     if cld_ok:
+        hD = [10.0 / N for N in NsD]
         for i, pname in enumerate(("ou", "cld")):
-            for dd, ls in ((d, "o-"), (4 * d, "s--")):
+            for dd, mk in ((d, "o-"), (4 * d, "s--")):
                 a.loglog(
-                    [10.0 / N for N in NsD],
+                    hD,
                     get("D", pname, "w2", d=dd),
-                    ls,
+                    mk,
                     color=f"C{i}",
-                    label=f"{pname} W2, d={dd}",
+                    label=f"{pname.upper()}, d = {dd}",
                 )
-        a.set_xlabel("step h (T = 10)")
-        a.set_title("D: CLD vs OU (exact W2 of the position marginal)")
-        a.legend(fontsize=7)
+        ref_slope(a, hD, get("D", "ou", "w2", d=d), 1.0)
+        ref_slope(a, hD, get("D", "cld", "w2", d=d), 2.0)
     else:
         a.text(0.1, 0.5, "CLD not available")
-    fig.tight_layout()
+    panel(a, "e", "D: CLD vs OU (T = 10)", "step h", "W2 of the position marginal")
+    # (f) E: L2 vs sup norm
+    a = axs[5]
+    li = [r["l2_int"] for r in Ew]
+    for key, mk, lab in (
+        ("ks_concentrated", "o", "concentrated error"),
+        ("ks_uniform", "s", "uniform error (same L2)"),
+    ):
+        a.errorbar(
+            li,
+            [r[key] for r in Ew],
+            yerr=[r[key + "_se"] for r in Ew],
+            fmt=mk + "-",
+            capsize=2,
+            label=lab,
+        )
+    a.loglog(li, [v / math.sqrt(2) for v in li], "k-", label="sqrt(KL/2) (Pinsker)")
+    floor = E_res[0]["ks_concentrated"]
+    a.axhline(floor, color="0.6", ls="--", lw=0.8, label="no score error")
+    ref_slope(a, li, [r["ks_uniform"] for r in Ew], 1.0)
+    ref_slope(a, li, [r["ks_concentrated"] for r in Ew], 2.0, anchor=-1)
+    a.set_xscale("log")
+    a.set_yscale("log")
+    panel(
+        a,
+        "f",
+        "E: equal L2 size, different sup norm (1-D)",
+        "integrated L2 size (sum h eps_k^2)^(1/2)",
+        "Kolmogorov distance (<= TV), +- 1 SE",
+    )
+    fig.text(
+        0.5,
+        0.005,
+        "dotted grey lines: reference slopes (labelled); closed markers: "
+        "measured; black: bounds with unit constants",
+        ha="center",
+        fontsize=8,
+    )
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
     fig.savefig(os.path.join(args.out, "paper1.png"), dpi=120)
     print(f"wrote {path} and paper1.png")
 
