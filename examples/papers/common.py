@@ -72,14 +72,26 @@ def ref_slope(ax: Any, x: Any, y: Any, p: float, anchor: int = 0) -> None:
     )
 
 
-def panel(ax: Any, letter: str, title: str, xlabel: str, ylabel: str) -> None:
-    """Panel letter and one-claim title, axis labels and a legend below the data."""
-    from matplotlib.ticker import NullFormatter
+def panel(
+    ax: Any,
+    letter: str,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xticks: Any = None,
+) -> None:
+    """Panel letter and one-claim title, axis labels, legend; ``xticks``: put
+    the x ticks at these values (the settings run), labelled with 3 significant digits."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     ax.set_title(f"({letter}) {title}", loc="left", fontsize=10)
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if xticks is not None:
+        vals = sorted({float(v) for v in xticks})
+        ax.xaxis.set_major_locator(FixedLocator(vals))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{v:.3g}" for v in vals])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best", framealpha=0.85)

@@ -17,6 +17,12 @@ Parts (rows of the CSV, column ``part``):
      uniform one with the same L2(p_t) size at every step (1-D N(0, 1) data,
      sampled; Kolmogorov distance to p_delta, a lower bound on TV, +- 1 SE);
      column eps = the bump weight w
+  F  non-log-concave data (a 2-D ring of 8 modes, var 0.04; two modes at
+     distance 10, var 1, d = 2, 8, 32): path KL of the discretisation by
+     Girsanov (Monte Carlo, +- 1 SE) vs steps and vs d, next to the path-KL
+     form of Theorem 2 (C = 1, L the certified Lipschitz constant of the scores)
+  G  CLD's path KL (grid chains, exact on N(0, I_d)) against Theorem 7's lower
+     bound C d h T (C = 1), with OU's for comparison
 
 Usage: python examples/papers/paper1.py [--out DIR] [--quick]
 Writes DIR/paper1.csv and DIR/paper1.png and prints a summary.
@@ -31,9 +37,21 @@ from typing import Any
 
 import numpy as np
 from common import panel, ref_slope, rotated_gaussian, select, slope, write_rows
-from measures import l2_vs_sup
+from measures import (
+    gaussian_chain_kl,
+    girsanov_path_kl,
+    l2_vs_sup,
+    ring,
+    two_modes,
+)
 
-from scorelab.bounds import chen_kl_bound, chen_tv_bound
+from scorelab import fit_rate
+from scorelab.bounds import (
+    chen_cld_path_kl_lower_bound,
+    chen_kl_bound,
+    chen_tv_bound,
+    mixture_constants,
+)
 from scorelab.errors import Bias
 from scorelab.exact import exact_law
 from scorelab.grids import grid
@@ -247,6 +265,72 @@ def main() -> None:
         # = int E|e|^2 dt for OU (g^2 = 2)
         add("E", "ou", 1, E_T, E_N, w, "pinsker_score", r["l2_int"] / math.sqrt(2))
 
+    # F: non-log-concave mixtures, path KL of the discretisation (Girsanov, MC)
+    F_T, F_delta = 8.0, 1e-3
+    F_n = 300 if quick else 1000
+    F_Ns = [50, 200] if quick else [50, 100, 200, 400, 800]
+    F_N0 = 200
+
+    def lipschitz(tg: Any) -> float:
+        """max over t of the certified bound on |hess log p_t| (Theorem 2's L)."""
+        ts = np.geomspace(F_delta, F_T, 25)
+        fc = [mixture_constants(tg, OU(T=F_T), float(t)) for t in ts]
+        return max(1.0, max(max(c.L, -c.kappa) for c in fc))
+
+    def second_moment(tg: Any) -> float:
+        return math.sqrt(float(np.trace(tg.cov)) + float(tg.mean @ tg.mean))
+
+    F_targets = {"ring": ring(), "two-modes": two_modes(8)}
+    for name, tg in F_targets.items():
+        Lf, m2f = lipschitz(tg), second_moment(tg)
+        for N in F_Ns:
+            gF = grid("uniform", N, T=F_T, delta=F_delta)
+            kl, se, _ = girsanov_path_kl(tg, OU(T=F_T), gF, n=F_n, seed=N)
+            add("F", name, tg.dim, F_T, N, 0.0, "path_kl_girsanov", kl, se)
+            kb = chen_kl_bound(Lf, tg.dim, m2f, (F_T - F_delta) / N, F_T, 0.0, 0.0)
+            add("F", name, tg.dim, F_T, N, 0.0, "chen_kl_disc_term", kb.discretisation)
+            add("F", name, tg.dim, F_T, N, 0.0, "lipschitz_L", Lf)
+    for dd in (2, 8, 32):
+        tg = two_modes(dd)
+        Lf, m2f = lipschitz(tg), second_moment(tg)
+        gF = grid("uniform", F_N0, T=F_T, delta=F_delta)
+        kl, se, _ = girsanov_path_kl(tg, OU(T=F_T), gF, n=F_n, seed=dd)
+        add("F", "two-modes-d", dd, F_T, F_N0, 0.0, "path_kl_girsanov", kl, se)
+        kb = chen_kl_bound(Lf, dd, m2f, (F_T - F_delta) / F_N0, F_T, 0.0, 0.0)
+        add(
+            "F",
+            "two-modes-d",
+            dd,
+            F_T,
+            F_N0,
+            0.0,
+            "chen_kl_disc_term",
+            kb.discretisation,
+        )
+        add("F", "two-modes-d", dd, F_T, F_N0, 0.0, "lipschitz_L", Lf)
+
+    # G: CLD's path KL (grid chains, exact) vs Theorem 7's lower bound C d h T
+    G_T = 10.0
+    G_Ns = [40, 160] if quick else [40, 160, 640]
+    G_ds = [4, 16] if quick else [4, 16, 32]
+    G_cld = True
+    try:
+        from scorelab.cld import CLD
+
+        for dd in G_ds:
+            tg = Gaussian(np.zeros(dd), np.eye(dd))
+            for N in G_Ns:
+                gG = grid("uniform", N, T=G_T, delta=DELTA)
+                hG = (G_T - DELTA) / N
+                for pname, proc in (("cld", CLD(T=G_T)), ("ou", OU(T=G_T))):
+                    v = gaussian_chain_kl(tg, proc, gG)
+                    add("G", pname, dd, G_T, N, 0.0, "path_kl_chain", v)
+                lb = chen_cld_path_kl_lower_bound(dd, hG, G_T).total
+                add("G", "cld", dd, G_T, N, 0.0, "thm7_lower_bound", lb)
+    except ImportError as exc:
+        G_cld = False
+        print(f"part G skipped: {exc!r}")
+
     path = os.path.join(args.out, "paper1.csv")
     write_rows(rows, path)
 
@@ -330,12 +414,49 @@ def main() -> None:
         f"{slope(li, [r['ks_uniform'] for r in Ew]):.2f}"
     )
 
+    print(
+        f"F (OU, T={F_T}, delta={F_delta}): path KL of the discretisation "
+        "(Girsanov, MC +- SE) and Theorem 2's path-KL term (C = 1)"
+    )
+    for name in F_targets:
+        kls = get("F", name, "path_kl_girsanov")
+        ses = get("F", name, "path_kl_girsanov", key="stderr")
+        bds = get("F", name, "chen_kl_disc_term")
+        Lf = get("F", name, "lipschitz_L")[0]
+        for N, k, e, b in zip(F_Ns, kls, ses, bds):
+            print(f"   {name:10s} N={N:4d}  KL {k:.4f} +- {e:.4f}  bound {b:.3g}")
+        r, rse = fit_rate(F_Ns, kls, ses)
+        print(f"   {name}: slope vs N {r:.2f} +- {rse:.2f}; L = {Lf:.3g}")
+    Fd = [2, 8, 32]
+    kld = [get("F", "two-modes-d", "path_kl_girsanov", d=dd)[0] for dd in Fd]
+    sed = [
+        get("F", "two-modes-d", "path_kl_girsanov", key="stderr", d=dd)[0] for dd in Fd
+    ]
+    r, rse = fit_rate(Fd, kld, sed)
+    dhT = np.array(Fd) * F_T**2 / F_N0
+    print(
+        f"   two modes, N={F_N0}: KL vs d {np.round(kld, 4).tolist()} "
+        f"(KL / (d h T) = {np.round(np.array(kld) / dhT, 3).tolist()}), "
+        f"slope vs d {r:.2f} +- {rse:.2f}"
+    )
+    if G_cld:
+        print(f"G (N(0, I_d), T={G_T}): path KL of the grid chains, exact; / (d h T)")
+        for dd in G_ds:
+            for N in G_Ns:
+                c = get("G", "cld", "path_kl_chain", d=dd, N=N)[0]
+                o = get("G", "ou", "path_kl_chain", d=dd, N=N)[0]
+                lb = get("G", "cld", "thm7_lower_bound", d=dd, N=N)[0]
+                print(
+                    f"   d={dd:3d} N={N:4d}  CLD {c:.4g} ({c / lb:.3f})  "
+                    f"OU {o:.4g} ({o / lb:.3f})  Thm 7 C d h T = {lb:.4g}"
+                )
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(2, 3, figsize=(16, 9.5))
+    fig, ax = plt.subplots(3, 3, figsize=(16, 14))
     axs = ax.ravel()
     # (a) A: Theorem 2 holds; output TV first order, bound sqrt(h)
     a = axs[0]
@@ -344,7 +465,7 @@ def main() -> None:
     a.loglog(hs, bd, "k-", label="Theorem 2 bound (C = 1)")
     ref_slope(a, hs, tvh, 1.0)
     ref_slope(a, hs, bd, 0.5)
-    panel(a, "a", f"A: output TV vs step (OU, d={d}, T=8)", "step h", "TV")
+    panel(a, "a", f"A: output TV vs step (OU, d={d}, T=8)", "step h", "TV", hs)
     # (b) A/B: the path KL of the score bias is eps^2 T
     a = axs[1]
     for i, eps in enumerate(epss):
@@ -352,7 +473,7 @@ def main() -> None:
         a.loglog(Ts, pkb, "o", color=f"C{i}", label=f"measured, eps = {eps}")
         a.loglog(Ts, [eps**2 * T for T in Ts], "-", color=f"C{i}", lw=0.8)
     a.plot([], [], "k-", lw=0.8, label="eps^2 T (Girsanov)")
-    panel(a, "b", "B: path KL from a score bias", "horizon T", "path KL (score part)")
+    panel(a, "b", "B: path KL from a score bias", "horizon T", "path KL", Ts)
     # (c) B: the output TV saturates in T
     a = axs[2]
     for i, eps in enumerate(epss):
@@ -364,14 +485,14 @@ def main() -> None:
             label=f"eps = {eps}",
         )
     ref_slope(a, Ts, [get("B", "ou", "tv_upper", T=Ts[0], eps=epss[-1])[0]], 0.5)
-    panel(a, "c", "B: output TV under the bias", "horizon T", "TV, upper estimate")
+    panel(a, "c", "B: output TV under the bias", "horizon T", "TV (upper)", Ts)
     # (d) C: path KL proportional to d
     a = axs[3]
     pkd = get("C", "ou", "path_kl")
     a.loglog(dds, pkd, "o", label="path KL (grid chains, exact)")
     a.loglog(dds, get("C", "ou", "chen_kl_bound"), "k-", label="path-KL bound (C = 1)")
     ref_slope(a, dds, pkd, 1.0)
-    panel(a, "d", "C: dimension (N(0, I), h = 0.02, T = 8)", "d", "path KL")
+    panel(a, "d", "C: dimension (N(0, I), h = 0.02, T = 8)", "d", "path KL", dds)
     # (e) D: CLD vs OU
     a = axs[4]
     if cld_ok:
@@ -389,7 +510,7 @@ def main() -> None:
         ref_slope(a, hD, get("D", "cld", "w2", d=d), 2.0)
     else:
         a.text(0.1, 0.5, "CLD not available")
-    panel(a, "e", "D: CLD vs OU (T = 10)", "step h", "W2 of the position marginal")
+    panel(a, "e", "D: CLD vs OU (T = 10)", "step h", "W2 of the position marginal", hD)
     # (f) E: L2 vs sup norm
     a = axs[5]
     li = [r["l2_int"] for r in Ew]
@@ -419,6 +540,72 @@ def main() -> None:
         "integrated L2 size (sum h eps_k^2)^(1/2)",
         "Kolmogorov distance (<= TV), +- 1 SE",
     )
+    # (g) F: path KL vs steps on non-log-concave data
+    a = axs[6]
+    for i, name in enumerate(F_targets):
+        kls = get("F", name, "path_kl_girsanov")
+        ratio = min(b / k for b, k in zip(get("F", name, "chen_kl_disc_term"), kls))
+        a.errorbar(
+            F_Ns,
+            kls,
+            yerr=get("F", name, "path_kl_girsanov", key="stderr"),
+            fmt="o-",
+            color=f"C{i}",
+            capsize=2,
+            label=f"{name} (d = {F_targets[name].dim}); bound (C = 1) >= {ratio:.2g} x",
+        )
+        ref_slope(a, F_Ns, kls, -1.0, anchor=-1)
+    a.set_xscale("log")
+    a.set_yscale("log")
+    panel(
+        a,
+        "g",
+        "F: non-log-concave data: path KL ~ 1/N",
+        "steps N (T = 8)",
+        "path KL (Girsanov MC), +- 1 SE",
+        F_Ns,
+    )
+    # (h) F: path KL vs d
+    a = axs[7]
+    a.errorbar(Fd, kld, yerr=sed, fmt="o", capsize=2, label="two modes, Girsanov MC")
+    a.plot(Fd, [F_T * F_T / F_N0 * dd for dd in Fd], "k-", lw=0.8, label="d h T")
+    a.set_xscale("log")
+    a.set_yscale("log")
+    panel(
+        a,
+        "h",
+        f"F: two modes at distance 10: path KL ~ d (N = {F_N0})",
+        "d",
+        "path KL (Girsanov MC), +- 1 SE",
+        Fd,
+    )
+    # (i) G: CLD path KL / (d h T) >= 1 (Theorem 7 with C = 1)
+    a = axs[8]
+    if G_cld:
+        hG = [G_T / N for N in G_Ns]
+        for i, dd in enumerate(G_ds):
+            for pname, mk in (("cld", "o-"), ("ou", "s--")):
+                lb = get("G", "cld", "thm7_lower_bound", d=dd)
+                v = get("G", pname, "path_kl_chain", d=dd)
+                a.semilogx(
+                    hG,
+                    [x / y for x, y in zip(v, lb)],
+                    mk,
+                    color=f"C{i}",
+                    mfc="none" if pname == "ou" else None,
+                    ms=9 - 2 * i,
+                    label=f"{pname.upper()}, d = {dd}",
+                )
+        a.axhline(1.0, color="k", lw=0.8, label="Theorem 7 lower bound (C = 1)")
+        a.set_ylim(0, None)
+        panel(
+            a,
+            "i",
+            "G: CLD's path KL is >= d h T (N(0, I))",
+            "step h (T = 10)",
+            "path KL / (d h T)",
+            hG,
+        )
     fig.text(
         0.5,
         0.005,
