@@ -61,7 +61,15 @@ from scorelab.sample import sample
 from scorelab.targets import Gaussian, GaussianMixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "papers"))
-from measures import l2_vs_sup
+from measures import (
+    gaussian_chain_kl,
+    gaussian_girsanov_kl,
+    girsanov_path_kl,
+    l2_vs_sup,
+    ring,
+    two_modes,
+)
+from paper1 import path_kl as eigen_path_kl
 
 DELTA = 1e-3
 
@@ -347,3 +355,63 @@ def test_output_error_follows_l2_only_for_a_uniform_score_error() -> None:
     )
     slope_u = math.log(hi["ks_uniform"] / lo["ks_uniform"]) / math.log(ratio_l2)
     assert 0.85 < slope_u < 1.15 and slope_c > 1.4
+
+
+def test_girsanov_path_kl_against_its_gaussian_closed_form() -> None:
+    """The Monte Carlo Girsanov estimator agrees with the closed form on a
+    Gaussian (4 SE); its 4-node quadrature is converged; the grid-chain KL
+    (two independent derivations agree to 1e-10) is below the continuous path
+    KL (data processing)."""
+    tg = _target(3)
+    proc = OU(T=6.0)
+    g = grid("uniform", 60, T=6.0, delta=1e-3)
+    kl, se, per = girsanov_path_kl(tg, proc, g, n=3000, seed=4)
+    exact = gaussian_girsanov_kl(tg, proc, g)
+    assert per.shape == (60,) and kl == pytest.approx(per.sum())
+    assert abs(kl - exact) < 4 * se and se < 0.01 * exact
+    assert gaussian_girsanov_kl(tg, proc, g, nodes=12) == pytest.approx(exact, rel=1e-4)
+    chain = gaussian_chain_kl(tg, proc, g)
+    assert chain == pytest.approx(eigen_path_kl(tg, proc, g), rel=1e-10)
+    assert chain < exact
+
+
+def test_non_log_concave_path_kl_is_first_order_and_linear_in_d() -> None:
+    """Two modes at distance 10 (d = 2, 8) and a ring of 8 thin modes: the
+    discretisation path KL is ~ h and ~ d, as in Theorem 2's L^2 d h T, far
+    below that term with the certified L (C = 1)."""
+    proc = OU(T=8.0)
+    res = {}
+    for d in (2, 8):
+        for N in (100, 200):
+            g = grid("uniform", N, T=8.0, delta=1e-3)
+            res[d, N] = girsanov_path_kl(two_modes(d), proc, g, n=300, seed=N)[:2]
+    for d in (2, 8):
+        (k1, s1), (k2, s2) = res[d, 100], res[d, 200]
+        r = k1 / k2
+        r_se = r * math.hypot(s1 / k1, s2 / k2)
+        assert abs(r - 2.0) < 0.1 + 4 * r_se  # first order in h
+        assert 0.85 < k2 / (d * 8.0 * 8.0 / 200) < 1.05  # ~ d h T
+    assert 3.7 < res[8, 200][0] / res[2, 200][0] < 4.3  # linear in d
+    g = grid("uniform", 200, T=8.0, delta=1e-3)
+    kr, sr = girsanov_path_kl(ring(), proc, g, n=300, seed=1)[:2]
+    assert abs(kr - 1.31) < 0.1 + 4 * sr  # thin modes: larger than d h T
+    bound = chen_kl_bound(24.0, 2, math.sqrt(26.0), 0.04, 8.0, 0.0, 0.0)
+    assert bound.discretisation > 100 * res[2, 200][0]
+
+
+def test_cld_path_kl_is_above_theorem_7_and_four_times_ou() -> None:
+    """Theorem 7: the path KL of CLD is >~ d h T. On N(0, I_d) the grid-chain
+    path KL of the CLD EI-SDE is 3.5-3.9 d h T (exact), that of OU's 0.9-1.0
+    d h T: CLD does not improve the path-level d-dependence."""
+    from scorelab.cld import CLD
+
+    T = 10.0
+    for d in (2, 6):
+        tg = Gaussian(np.zeros(d), np.eye(d))
+        for N, lo, hi in ((40, 3.5, 3.6), (160, 3.85, 3.9)):
+            g = grid("uniform", N, T=T, delta=DELTA)
+            lb = chen_cld_path_kl_lower_bound(d, (T - DELTA) / N, T).total
+            cld = gaussian_chain_kl(tg, CLD(T=T), g)
+            ou = gaussian_chain_kl(tg, OU(T=T), g)
+            assert lo < cld / lb < hi
+            assert 0.88 < ou / lb < 1.0
