@@ -67,6 +67,7 @@ from measures import (
     girsanov_path_kl,
     l2_vs_sup,
     ring,
+    thin_modes,
     two_modes,
 )
 from paper1 import path_kl as eigen_path_kl
@@ -415,3 +416,24 @@ def test_cld_path_kl_is_above_theorem_7_and_four_times_ou() -> None:
             ou = gaussian_chain_kl(tg, OU(T=T), g)
             assert lo < cld / lb < hi
             assert 0.88 < ou / lb < 1.0
+
+
+def test_early_stopping_without_a_density_path_kl_polynomial_in_delta() -> None:
+    """Four modes of variance 1e-6 (nearly point masses), stopped at delta: the
+    discretisation path KL is ~ h, does not depend on the variance once it is
+    << delta, and grows like delta^(-0.6) between delta = 0.05 and 0.0125 —
+    polynomial, and much slower than the delta^(-4) of Theorem 2's L^2 term
+    with L(delta) ~ 1/delta^2 (the corollary's rate)."""
+    proc = OU(T=4.0)
+
+    def kl(var: float, delta: float, h: float) -> tuple[float, float]:
+        g = grid("uniform", int(round((4.0 - delta) / h)), T=4.0, delta=delta)
+        return girsanov_path_kl(thin_modes(var), proc, g, n=200, seed=7)[:2]
+
+    (a, sa), (b, sb) = kl(1e-6, 0.05, 0.02), kl(1e-6, 0.05, 0.01)
+    assert abs(a / b - 2.0) < 0.1 + 4 * (a / b) * math.hypot(sa / a, sb / b)
+    (c, sc), (c4, sc4) = kl(1e-6, 0.0125, 0.01), kl(1e-4, 0.0125, 0.01)
+    assert abs(c - c4) < 4 * math.hypot(sc, sc4)  # variance << delta: no effect
+    p = math.log(c / b) / math.log(4.0)  # KL ~ delta^(-p)
+    p_se = math.hypot(sc / c, sb / b) / math.log(4.0)
+    assert 0.45 - 4 * p_se < p < 0.8 + 4 * p_se

@@ -51,8 +51,11 @@ def slope(x: Any, y: Any) -> float:
     return fit_rate(x, y)[0]
 
 
-def ref_slope(ax: Any, x: Any, y: Any, p: float, anchor: int = 0) -> None:
-    """A dotted grey guide ``y ~ x^p`` through point ``anchor`` of (x, y), labelled.
+def ref_slope(
+    ax: Any, x: Any, y: Any, p: float, anchor: int = 0, text: str = ""
+) -> None:
+    """A dotted grey guide ``y ~ x^p`` through point ``anchor`` of (x, y), labelled
+    "slope p" (and ``text``).
 
     ``y`` may hold only the anchor's value (then ``anchor`` must be 0).
     """
@@ -63,7 +66,7 @@ def ref_slope(ax: Any, x: Any, y: Any, p: float, anchor: int = 0) -> None:
     xe = xs[-1] if anchor == 0 else xs[0]
     frac = f"{p:g}"
     ax.annotate(
-        f"slope {frac}",
+        f"slope {frac}{' ' + text if text else ''}",
         (xe, y0 * (xe / x0) ** p),
         fontsize=7,
         color="0.4",
@@ -80,8 +83,11 @@ def panel(
     ylabel: str,
     xticks: Any = None,
 ) -> None:
-    """Panel letter and one-claim title, axis labels, legend; ``xticks``: put
-    the x ticks at these values (the settings run), labelled with 3 significant digits."""
+    """Panel letter and one-claim title, axis labels, legend.
+
+    ``xticks``: put the x ticks at these values (the settings run), labelled
+    with 3 significant digits.
+    """
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     ax.set_title(f"({letter}) {title}", loc="left", fontsize=10)

@@ -14,7 +14,8 @@ and ``tests/test_papers.py`` (one source of truth for each estimator).
 - :func:`gaussian_chain_kl`: KL between the grid chains of the exact reverse
   process and of the EI-SDE for Gaussian data and any linear process, CLD
   included (dense D x D, D = m d; exact).
-- :func:`ring`, :func:`two_modes`: the non-log-concave targets.
+- :func:`ring`, :func:`two_modes`, :func:`thin_modes`: the non-log-concave
+  targets (the last one nearly without a density as its variance -> 0).
 """
 
 from __future__ import annotations
@@ -164,6 +165,12 @@ def two_modes(d: int, dist: float = 10.0, var: float = 1.0) -> GaussianMixture:
     means = np.zeros((2, d))
     means[0, 0], means[1, 0] = -dist / 2, dist / 2
     return GaussianMixture([0.5, 0.5], means, np.full(2, var), "spherical")
+
+
+def thin_modes(var: float) -> GaussianMixture:
+    """Four modes at (+-1, +-1) with variance ``var`` (-> 0: no density)."""
+    means = np.array([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
+    return GaussianMixture(np.full(4, 0.25), means, np.full(4, var), "spherical")
 
 
 def _gl_nodes(k: int) -> tuple[FloatArray, FloatArray]:

@@ -21,6 +21,9 @@ Parts (rows of the CSV, column ``part``):
      distance 10, var 1, d = 2, 8, 32): path KL of the discretisation by
      Girsanov (Monte Carlo, +- 1 SE) vs steps and vs d, next to the path-KL
      form of Theorem 2 (C = 1, L the certified Lipschitz constant of the scores)
+  H  early stopping without a density: four modes of variance 1e-2 .. 1e-6
+     (-> point masses) in 2-D, stopped at delta: path KL of the discretisation
+     (Girsanov, MC) vs delta and h, next to Theorem 2's term with L(delta)
   G  CLD's path KL (grid chains, exact on N(0, I_d)) against Theorem 7's lower
      bound C d h T (C = 1), with OU's for comparison
 
@@ -42,6 +45,7 @@ from measures import (
     girsanov_path_kl,
     l2_vs_sup,
     ring,
+    thin_modes,
     two_modes,
 )
 
@@ -331,11 +335,34 @@ def main() -> None:
         G_cld = False
         print(f"part G skipped: {exc!r}")
 
+    # H: early stopping on data nearly without a density
+    H_T = 4.0
+    H_vars = [1e-2, 1e-6] if quick else [1e-2, 1e-4, 1e-6]
+    H_deltas = [0.2, 0.0125] if quick else [0.2, 0.05, 0.0125]
+    H_hs = [0.01, 0.005]
+    for var in H_vars:
+        tg = thin_modes(var)
+        m2h = second_moment(tg)
+        for dl in H_deltas:
+            fc = mixture_constants(tg, OU(T=H_T), dl)
+            Lh = max(1.0, fc.L, -fc.kappa)
+            for hh in H_hs:
+                N = int(round((H_T - dl) / hh))
+                gH = grid("uniform", N, T=H_T, delta=dl)
+                kl, se, _ = girsanov_path_kl(tg, OU(T=H_T), gH, n=200, seed=N)
+                row = ("H", f"delta={dl:g}", 2, H_T, N, var)
+                add(*row, "path_kl_girsanov", kl, se)
+                kb = chen_kl_bound(Lh, 2, m2h, (H_T - dl) / N, H_T, 0.0, 0.0)
+                add(*row, "chen_kl_disc_term", kb.discretisation)
+                add(*row, "lipschitz_L", Lh)
+
     path = os.path.join(args.out, "paper1.csv")
     write_rows(rows, path)
 
-    def get(part: str, proc: str, q: str, **kw: float) -> list[float]:
-        return select(rows, part, proc, q, **kw)
+    def get(
+        part: str, proc: str, q: str, key: str = "value", **kw: float
+    ) -> list[float]:
+        return select(rows, part, proc, q, key, **kw)
 
     # summary
     hs = [8.0 / N for N in Ns]
@@ -439,6 +466,30 @@ def main() -> None:
         f"(KL / (d h T) = {np.round(np.array(kld) / dhT, 3).tolist()}), "
         f"slope vs d {r:.2f} +- {rse:.2f}"
     )
+    print(
+        f"H (4 modes at (+-1, +-1), OU T={H_T}): path KL of the discretisation "
+        "(Girsanov MC +- SE); Theorem 2's term with L(delta) (C = 1)"
+    )
+
+    for var in H_vars:
+        for dl in H_deltas:
+            kls = get("H", f"delta={dl:g}", "path_kl_girsanov", eps=var)
+            ses = get("H", f"delta={dl:g}", "path_kl_girsanov", "stderr", eps=var)
+            bds = get("H", f"delta={dl:g}", "chen_kl_disc_term", eps=var)
+            print(
+                f"   var={var:g} delta={dl:<7g} h={H_hs}: KL "
+                f"{[f'{k:.4f} +- {e:.4f}' for k, e in zip(kls, ses)]}, "
+                f"bound {[f'{b:.3g}' for b in bds]}"
+            )
+        k_d = [
+            get("H", f"delta={x:g}", "path_kl_girsanov", eps=var)[-1] for x in H_deltas
+        ]
+        s_d = [
+            get("H", f"delta={x:g}", "path_kl_girsanov", "stderr", eps=var)[-1]
+            for x in H_deltas
+        ]
+        r, rse = fit_rate(H_deltas[-2:], k_d[-2:], s_d[-2:])
+        print(f"   var={var:g}: slope vs delta (last two, h={H_hs[-1]}) {r:.2f}")
     if G_cld:
         print(f"G (N(0, I_d), T={G_T}): path KL of the grid chains, exact; / (d h T)")
         for dd in G_ds:
@@ -456,7 +507,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(3, 3, figsize=(16, 14))
+    fig, ax = plt.subplots(4, 3, figsize=(16, 18.5))
     axs = ax.ravel()
     # (a) A: Theorem 2 holds; output TV first order, bound sqrt(h)
     a = axs[0]
@@ -606,6 +657,70 @@ def main() -> None:
             "path KL / (d h T)",
             hG,
         )
+    # (j) H: path KL vs delta at fixed h, per variance
+    a = axs[9]
+    for i, var in enumerate(H_vars):
+        k_d = [
+            get("H", f"delta={x:g}", "path_kl_girsanov", eps=var)[-1] for x in H_deltas
+        ]
+        s_d = [
+            get("H", f"delta={x:g}", "path_kl_girsanov", "stderr", eps=var)[-1]
+            for x in H_deltas
+        ]
+        a.errorbar(
+            H_deltas,
+            k_d,
+            yerr=s_d,
+            fmt="o-",
+            color=f"C{i}",
+            ms=8 - 2 * i,
+            capsize=2,
+            label=f"component variance {var:g}",
+        )
+    k_last = [
+        get("H", f"delta={x:g}", "path_kl_girsanov", eps=H_vars[-1])[-1]
+        for x in H_deltas
+    ]
+    ref_slope(a, H_deltas, k_last, -1.0, anchor=-1)
+    ref_slope(a, H_deltas, k_last, -4.0, anchor=0, text="(Thm 2 with L(delta))")
+    a.set_xscale("log")
+    a.set_yscale("log")
+    panel(
+        a,
+        "j",
+        f"H: early stopping, no density: path KL vs delta (h = {H_hs[-1]})",
+        "stopping time delta",
+        "path KL (Girsanov MC), +- 1 SE",
+        H_deltas,
+    )
+    # (k) H: path KL vs h at the smallest delta
+    a = axs[10]
+    for i, var in enumerate(H_vars):
+        kh = get("H", f"delta={H_deltas[-1]:g}", "path_kl_girsanov", eps=var)
+        a.errorbar(
+            H_hs,
+            kh,
+            yerr=get(
+                "H", f"delta={H_deltas[-1]:g}", "path_kl_girsanov", "stderr", eps=var
+            ),
+            fmt="o-",
+            color=f"C{i}",
+            ms=8 - 2 * i,
+            capsize=2,
+            label=f"component variance {var:g}",
+        )
+    ref_slope(a, H_hs, kh, 1.0)
+    a.set_xscale("log")
+    a.set_yscale("log")
+    panel(
+        a,
+        "k",
+        f"H: path KL vs step (delta = {H_deltas[-1]:g})",
+        "step h",
+        "path KL (Girsanov MC), +- 1 SE",
+        H_hs,
+    )
+    axs[11].axis("off")
     fig.text(
         0.5,
         0.005,
