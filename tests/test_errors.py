@@ -3,11 +3,14 @@ exactly the modelled field, time-dependent sizes, integrated errors, bad input."
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from scorelab.errors import (
     Bias,
+    Concentrated,
     FourierField,
     InterpScale,
     InverseSigmaScale,
@@ -15,12 +18,13 @@ from scorelab.errors import (
     Misspecified,
     PowerScale,
     Sum,
+    equal_l2_bias,
     integrated_l2_error,
     monte_carlo_l2_error,
 )
 from scorelab.exact import exact_law
 from scorelab.grids import grid
-from scorelab.processes import VE, VP
+from scorelab.processes import OU, VE, VP
 from scorelab.sample import sample
 from scorelab.targets import Gaussian, GaussianMixture
 
@@ -243,3 +247,81 @@ def test_bad_input_and_nonaffine_exact_law_refused():
         sample(target, proc, "ei-sde", g, 10, score_error=0.1)
     with pytest.raises(TypeError, match="ScoreError"):
         integrated_l2_error(0.1, target, proc, g)
+
+
+def _quad_l2_1d(model, target, proc, t):
+    """Oracle: E_{p_t}|e|^2 in 1-D by the trapezoid rule on a fine grid."""
+    y = np.linspace(-14.0, 14.0, 280001)[:, None]
+    e = model.error_field(target, proc, t, y)[:, 0]
+    return float(np.trapezoid(target.noised(proc, t).pdf(y) * e * e, y[:, 0]))
+
+
+def test_concentrated_error_l2_by_importance_sampling_against_quadrature():
+    tg = Gaussian(np.zeros(1), np.eye(1))
+    mix = GaussianMixture([0.6, 0.4], [[-1.0], [1.5]], [0.3, 0.5], "spherical")
+    proc = OU(T=8.0)
+    for target, center in ((tg, [4.0]), (mix, [-4.5])):
+        m = Concentrated(center, 0.01, 0.3)
+        q = m.score_target(target)
+        assert q.n_components == target.n_components + 1
+        assert q.weights[-1] == pytest.approx(0.01)
+        for t in (1e-3, 0.1, 0.7, 2.0):
+            got, se = m.l2_error(target, proc, t, n=40000, seed=3)
+            want = _quad_l2_1d(m, target, proc, t)
+            assert se > 0 and abs(got - want) < 4 * se, (t, got, want, se)
+            assert se < 0.2 * got  # bounded weights: a small relative error
+
+
+def test_concentrated_error_is_large_in_sup_norm_and_small_in_the_bulk():
+    tg = Gaussian(np.zeros(1), np.eye(1))
+    proc = OU(T=8.0)
+    m = Concentrated([4.0], 0.01, 0.3)
+    t = 1e-3
+    l2 = math.sqrt(_quad_l2_1d(m, tg, proc, t))
+    y = np.linspace(-6.0, 6.0, 12001)[:, None]
+    e = np.abs(m.error_field(tg, proc, t, y)[:, 0])
+    assert e.max() > 20 * l2  # concentrated: sup norm >> L2 size
+    bulk = np.abs(y[:, 0]) < 2.0
+    assert e[bulk].max() < 1e-3 * l2  # negligible where p_t has its mass
+    # the error sits where p_t is small: |y - 4| < 1 holds < 1e-3 of p_t's mass
+    assert abs(y[np.argmax(e), 0] - 4.0) < 1.0
+
+
+def test_equal_l2_bias_matches_the_size_at_every_time():
+    tg = Gaussian(np.zeros(2), np.eye(2))
+    proc = OU(T=4.0)
+    m = Concentrated([3.0, 3.0], 0.02, 0.4)
+    times = np.array([2.0, 0.5, 0.01])
+    b, sizes, se = equal_l2_bias(m, tg, proc, times, n=4000, seed=1)
+    assert sizes.shape == se.shape == (3,) and np.all(se > 0)
+    # the bias reproduces the model's estimated size at each time, exactly
+    for ti, s in zip(np.sort(times), sizes):
+        v, vse = b.l2_error(tg, proc, ti)
+        assert vse == 0.0 and v == pytest.approx(s * s, rel=1e-12)
+    # linear interpolation of the size in between
+    mid = 0.5 * (0.5 + 2.0)
+    assert b.l2_error(tg, proc, mid)[0] == pytest.approx(
+        (0.5 * (sizes[1] + sizes[2])) ** 2
+    )
+    # a closed-form model is matched exactly (no Monte Carlo)
+    b2, s2, se2 = equal_l2_bias(Linear(0.3), tg, proc, [1.0], direction=[1.0, 0.0])
+    assert se2[0] == 0.0
+    assert b2.l2_error(tg, proc, 1.0)[0] == pytest.approx(
+        Linear(0.3).l2_error(tg, proc, 1.0)[0]
+    )
+
+
+def test_concentrated_and_equal_l2_bias_bad_input():
+    tg = Gaussian(np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="weight"):
+        Concentrated([3.0, 0.0], 1.0, 0.3)
+    with pytest.raises(ValueError, match="weight"):
+        Concentrated([3.0, 0.0], 0.0, 0.3)
+    with pytest.raises(ValueError, match="width"):
+        Concentrated([3.0, 0.0], 0.1, -1.0)
+    with pytest.raises(ValueError, match="center must have dimension 2"):
+        Concentrated([3.0], 0.1, 0.3).score_target(tg)
+    with pytest.raises(TypeError, match="ScoreError"):
+        equal_l2_bias("bias", tg, OU(), [1.0])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-zero"):
+        equal_l2_bias(Linear(0.1), tg, OU(), [1.0], direction=[0.0, 0.0])

@@ -49,3 +49,55 @@ def select(
 def slope(x: Any, y: Any) -> float:
     """Least-squares slope of log y against log x (scorelab.fit_rate)."""
     return fit_rate(x, y)[0]
+
+
+def ref_slope(
+    ax: Any, x: Any, y: Any, p: float, anchor: int = 0, text: str = ""
+) -> None:
+    """A dotted grey guide ``y ~ x^p`` through point ``anchor`` of (x, y), labelled
+    "slope p" (and ``text``).
+
+    ``y`` may hold only the anchor's value (then ``anchor`` must be 0).
+    """
+    xs = np.asarray(x, dtype=float)
+    y0 = float(np.asarray(y, dtype=float)[anchor])
+    x0 = xs[anchor]
+    ax.plot(xs, y0 * (xs / x0) ** p, ":", color="0.5", lw=1.2)
+    xe = xs[-1] if anchor == 0 else xs[0]
+    frac = f"{p:g}"
+    ax.annotate(
+        f"slope {frac}{' ' + text if text else ''}",
+        (xe, y0 * (xe / x0) ** p),
+        fontsize=7,
+        color="0.4",
+        textcoords="offset points",
+        xytext=(3, 3),
+    )
+
+
+def panel(
+    ax: Any,
+    letter: str,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xticks: Any = None,
+) -> None:
+    """Panel letter and one-claim title, axis labels, legend.
+
+    ``xticks``: put the x ticks at these values (the settings run), labelled
+    with 3 significant digits.
+    """
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    ax.set_title(f"({letter}) {title}", loc="left", fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if xticks is not None:
+        vals = sorted({float(v) for v in xticks})
+        ax.xaxis.set_major_locator(FixedLocator(vals))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{v:.3g}" for v in vals])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best", framealpha=0.85)

@@ -11,7 +11,9 @@ the compiled executor: each one only supplies, for every score-evaluation time
 - ``fourier``: a random Fourier field :math:`\epsilon(\tau) \sum_f a_f
   \cos(w_f \cdot y + \phi_f)` (see :class:`FourierField`),
 
-and :class:`Misspecified` swaps the target whose exact score is used. ``D`` is the
+and :class:`Misspecified` swaps the target whose exact score is used
+(:class:`Concentrated` is the misspecification by a small far bump: an error
+large where :math:`p_t` is small). ``D`` is the
 state dimension: d for scalar processes, 2d for phase-space processes (CLD),
 where an error in the position block has no effect (only the velocity score
 enters CLD's reverse dynamics).
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Bias",
+    "Concentrated",
     "FourierField",
     "InterpScale",
     "InverseSigmaScale",
@@ -73,6 +76,7 @@ __all__ = [
     "ScoreError",
     "StageTerms",
     "Sum",
+    "equal_l2_bias",
     "integrated_l2_error",
     "monte_carlo_l2_error",
 ]
@@ -762,3 +766,166 @@ class FourierField(ScoreError):
             f"FourierField(eps={self.eps!r}, n_features={self.n_features}, "
             f"bandwidth={self.bandwidth!r}, seed={self.seed})"
         )
+
+
+class Concentrated(Misspecified):
+    r"""An error concentrated where :math:`p_t` is small: the score of the data
+    with a small far bump added.
+
+    The score used is that of :math:`q = (1 - w)\,p_0 + w\,\mathcal N(c,
+    s^2 I)`, so :math:`e(y, t) = \nabla\log q_t(y) - \nabla\log p_t(y) =
+    \rho_t(y)\,(\nabla\log b_t(y) - \nabla\log p_t(y))` with :math:`b_t` the
+    law of the bump at time t and :math:`\rho_t = w b_t / q_t` its
+    responsibility. Where :math:`p_t` dominates, :math:`|e| \approx w (b_t /
+    p_t) |\dots|` is negligible; near :math:`\alpha_t c`, where :math:`p_t` is
+    small, :math:`|e|` is of order :math:`|c|/s^2` (large in sup norm). Its
+    size in :math:`L^2(p_t)` (:meth:`l2_error`) is of order :math:`w`'s tail
+    mass, so at equal :math:`L^2` size it is much larger in sup norm than a
+    spatially uniform error (compare :func:`equal_l2_bias`).
+
+    It keeps Gaussian targets non-Gaussian (``q`` is a mixture), so it works
+    with :func:`scorelab.sample` only.
+
+    Parameters
+    ----------
+    center : array_like, shape (d,)
+        Bump centre :math:`c` (put it in the tail of :math:`p_0`).
+    weight : float
+        Bump weight :math:`w \in (0, 1)`; controls the size of the error.
+    width : float
+        Bump standard deviation :math:`s > 0`.
+    """
+
+    def __init__(self, center: npt.ArrayLike, weight: float, width: float) -> None:
+        self.center = as_float_array(center, "center", ndim=1)
+        w = check_positive(weight, "weight")
+        if w >= 1.0:
+            raise ValueError(f"weight must be in (0, 1), got {weight!r}")
+        self.weight = w
+        self.width = check_positive(width, "width")
+
+    def bump(self) -> Target:
+        r"""The bump :math:`\mathcal N(c, s^2 I)` as a target."""
+        from .targets import Gaussian
+
+        d = self.center.shape[0]
+        return Gaussian(self.center, self.width**2 * np.eye(d))
+
+    def score_target(self, target: Target) -> Target:
+        from .targets import GaussianMixture
+
+        if self.center.shape[0] != target.dim:
+            raise ValueError(
+                f"center must have dimension {target.dim}, got {self.center.shape[0]}"
+            )
+        w = self.weight
+        return GaussianMixture(
+            np.append((1.0 - w) * target.weights, w),
+            np.vstack([target.means, self.center[None]]),
+            np.concatenate(
+                [target.full_covariances(), self.width**2 * np.eye(target.dim)[None]]
+            ),
+            "full",
+        )
+
+    def l2_error(
+        self,
+        target: Target,
+        process: Process,
+        t: float,
+        n: int = MC_SAMPLES,
+        seed: Any = 0,
+    ) -> tuple[float, float]:
+        r""":math:`E_{p_t}|e(Y, t)|^2` by importance sampling, with its standard error.
+
+        Plain Monte Carlo under :math:`p_t` rarely visits the bump, where the
+        error lives; the draws come instead from the defensive mixture
+        :math:`\pi = (p_t + b_t)/2` and are weighted by :math:`p_t/\pi \le 2`
+        (bounded weights, so the estimator has finite variance):
+        :math:`\hat v = \frac1n \sum_i (p_t/\pi)(Y_i)\,|e(Y_i, t)|^2`.
+
+        Parameters and returns as in :meth:`ScoreError.l2_error`.
+        """
+        n = check_int(n, "n", 2)
+        p = _marginal(target, process, float(t))
+        b = _marginal(self.bump(), process, float(t))
+        kids = child_seeds(seed, 3)
+        half = np.random.default_rng(kids[0]).random(n) < 0.5
+        y = np.empty((n, p.dim))
+        k = int(half.sum())
+        if k:
+            y[half] = b.sample(k, kids[1])
+        if n - k:
+            y[~half] = p.sample(n - k, kids[2])
+        lp, lb = p.logpdf(y), b.logpdf(y)
+        # p / ((p + b) / 2) = 2 / (1 + exp(lb - lp))
+        wgt = 2.0 / (1.0 + np.exp(np.clip(lb - lp, -700.0, 700.0)))
+        e = self.error_field(target, process, float(t), y)
+        v = wgt * np.einsum("ij,ij->i", e, e)
+        return float(v.mean()), float(v.std(ddof=1) / math.sqrt(n))
+
+    def __repr__(self) -> str:
+        return (
+            f"Concentrated(center={self.center.tolist()}, weight={self.weight!r}, "
+            f"width={self.width!r})"
+        )
+
+
+def equal_l2_bias(
+    model: ScoreError,
+    target: Target,
+    process: Process,
+    times: npt.ArrayLike,
+    direction: npt.ArrayLike | None = None,
+    n: int = MC_SAMPLES,
+    seed: Any = 0,
+) -> tuple[Bias, FloatArray, FloatArray]:
+    r"""A spatially uniform error with the same :math:`L^2(p_t)` size as ``model``.
+
+    The bias :math:`e(y, t) = \epsilon(t) u` (:math:`|u| = 1`) with
+    :math:`\epsilon(t_i)^2 = E_{p_{t_i}}|e_{model}(\cdot, t_i)|^2` at the given
+    times (linear interpolation of :math:`\epsilon` in between, constant
+    beyond): its sup norm equals its :math:`L^2` size, while a concentrated
+    model's sup norm is much larger.
+
+    Parameters
+    ----------
+    model : ScoreError
+        The model to match.
+    target, process
+        As in :meth:`ScoreError.l2_error`.
+    times : array_like, shape (k,)
+        Distinct times (e.g. the score-evaluation times of a grid).
+    direction : array_like, shape (D,), optional
+        Direction u (normalised here; default ``(1, 1, ...)/sqrt(D)``).
+    n, seed
+        Monte Carlo settings of ``model.l2_error`` (independent streams per time).
+
+    Returns
+    -------
+    bias : Bias
+    sizes : ndarray (k,)
+        :math:`\epsilon(t_i)` at the sorted times.
+    stderr : ndarray (k,)
+        Standard errors of :math:`\epsilon(t_i)^2` (0 for closed forms).
+    """
+    if not isinstance(model, ScoreError):
+        raise TypeError(f"model must be a ScoreError, got {type(model).__name__}")
+    t = np.unique(as_float_array(times, "times", ndim=1))
+    D = _state_dim(target, process)
+    u = (
+        np.ones(D)
+        if direction is None
+        else as_float_array(direction, "direction", shape=(D,))
+    )
+    nu = float(np.linalg.norm(u))
+    if nu == 0.0:
+        raise ValueError("direction must be non-zero")
+    kids = child_seeds(seed, t.shape[0])
+    v = np.empty_like(t)
+    se = np.empty_like(t)
+    for i, ti in enumerate(t):
+        v[i], se[i] = model.l2_error(target, process, float(ti), n, kids[i])
+    sizes = np.sqrt(np.maximum(v, 0.0))
+    scale: Any = InterpScale(t, sizes) if t.shape[0] > 1 else float(sizes[0])
+    return Bias(u / nu, scale=scale), sizes, se

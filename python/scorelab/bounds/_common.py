@@ -31,10 +31,14 @@ __all__ = [
     "FloatArray",
     "GridLike",
     "LOCAL_NODES",
+    "PROVENANCE",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 GridLike = Union[npt.ArrayLike, tuple[float, ...]]
+
+#: Provenance labels of :class:`Bound` and :class:`Complexity` records.
+PROVENANCE = ("read", "recall", "derived")
 
 #: Gauss-Legendre nodes per step used by the local-error quadratures.
 LOCAL_NODES = 8
@@ -69,6 +73,14 @@ class Bound:
         paper 1's step-size condition ``h <= 1/L``).
     trace : Mapping[str, numpy.ndarray]
         Per-step arrays of recursions (``e``, ``rho``, ``local``, ...).
+    provenance : str
+        Where the implemented statement comes from (one of :data:`PROVENANCE`):
+        ``"read"`` — the statement as recorded from the paper (up to the
+        universal constants it leaves unspecified, which are parameters);
+        ``"recall"`` — the statement as recalled from a secondary summary, not
+        checked against the paper; ``"derived"`` — derived here (a certified
+        bound in the paper's setting, at most in the paper's structure), not a
+        statement of the paper.
     """
 
     metric: str
@@ -81,6 +93,13 @@ class Bound:
     constants: Mapping[str, float] = field(default_factory=dict)
     valid: bool = True
     trace: Mapping[str, FloatArray] = field(default_factory=dict, repr=False)
+    provenance: str = "derived"
+
+    def __post_init__(self) -> None:
+        if self.provenance not in PROVENANCE:
+            raise ValueError(
+                f"provenance must be one of {PROVENANCE}, got {self.provenance!r}"
+            )
 
     @classmethod
     def of_terms(
@@ -115,6 +134,8 @@ class Complexity:
         The expression evaluated.
     paper : str
         Source.
+    provenance : str
+        As in :class:`Bound`.
     """
 
     steps: float
@@ -123,6 +144,13 @@ class Complexity:
     score_error: float
     formula: str
     paper: str
+    provenance: str = "derived"
+
+    def __post_init__(self) -> None:
+        if self.provenance not in PROVENANCE:
+            raise ValueError(
+                f"provenance must be one of {PROVENANCE}, got {self.provenance!r}"
+            )
 
 
 # ---------------------------------------------------------------------------

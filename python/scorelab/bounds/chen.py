@@ -113,6 +113,7 @@ def chen_tv_bound(
         "[read; universal constant C not given in the paper]",
         constants=k,
         valid=bool(h * L <= 1.0 and L >= 1.0),
+        provenance="read",
     )
 
 
@@ -160,6 +161,7 @@ def chen_kl_bound(
         "[read up to C; the e^{-2T} initialisation term derived]",
         constants=k,
         valid=bool(h * L <= 1.0 and L >= 1.0),
+        provenance="read",
     )
 
 
@@ -214,6 +216,7 @@ def chen_cld_tv_bound(
         "[read; universal constants c and C not given in the paper]",
         constants={**k, "fi_init": fi, "c": c},
         valid=bool(h * L <= 1.0 and L >= 1.0),
+        provenance="read",
     )
 
 
@@ -251,6 +254,7 @@ def chen_cld_path_kl_lower_bound(d: int, h: float, T: float, C: float = 1.0) -> 
         form="C d h T [read up to C; a LOWER bound on the path KL]",
         constants={"d": d, "h": h, "T": T, "C": C},
         valid=True,
+        provenance="read",
     )
 
 
@@ -286,4 +290,5 @@ def chen_iteration_complexity(
         formula="T = log(3C sqrt(KL)/eps); C(L sqrt(dh) + L m2 h) sqrt(T) = eps/3; "
         "N = T/h ~ L^2 d T^2 / eps^2",
         paper="Chen et al. 2023, Theorem 2 / Corollary",
+        provenance="read",
     )

@@ -2,8 +2,10 @@
 a general class of score-based generative models", arXiv:2311.11003 (JMLR 2025).
 
 W2 of the reverse-SDE exponential integrator for general processes as a
-certified one-step recursion (:func:`gao_w2_bound`; the coupling argument is in
-the :mod:`scorelab.bounds` docstring), the Gaussian lower bound
+certified one-step recursion derived here in the structure of the paper's
+theorem (:func:`certified_sde_w2`, formerly ``gao_w2_bound``, still importable
+under that name; the coupling argument is in the :mod:`scorelab.bounds`
+docstring), the Gaussian lower bound
 (:func:`gao_gaussian_lower_bound`), the iteration-complexity table
 (:func:`gao_iteration_complexity`), the horizon rule (:func:`gao_horizon`) and
 the steps needed for an accuracy (:func:`gao_steps_needed`), with the exact W2
@@ -48,6 +50,7 @@ from ._common import (
 from .regularity import gaussian_constants
 
 __all__ = [
+    "certified_sde_w2",
     "gao_gaussian_lower_bound",
     "gao_horizon",
     "gao_iteration_complexity",
@@ -115,7 +118,7 @@ def _sde_local(
     return out
 
 
-def gao_w2_bound(
+def certified_sde_w2(
     process: Process,
     grid: GridLike,
     *,
@@ -129,11 +132,17 @@ def gao_w2_bound(
     delta: float = 1e-3,
     nodes: int = LOCAL_NODES,
 ) -> Bound:
-    r"""Paper 2: W2 error of the score-frozen EI of the reverse SDE, as a
-    certified one-step recursion.
+    r"""W2 error of the score-frozen EI of the reverse SDE, as a certified
+    one-step recursion [derived] in the setting of paper 2.
 
-    Form implemented (structure of the paper's theorem [recall], constants
-    [derived] here; see the :mod:`scorelab.bounds` docstring for the coupling):
+    Not the paper's theorem: the recursion, its local term and all constants
+    are derived here (see the :mod:`scorelab.bounds` docstring for the
+    coupling); only its structure (contraction, :math:`O(\eta^{3/2}\sqrt d)`
+    local error, score term) follows paper 2's main theorem as recalled
+    [recall]. The record's ``provenance`` is ``"derived"``. Formerly
+    ``gao_w2_bound`` (that name remains an alias).
+
+    Form implemented:
 
     .. math::
 
@@ -239,7 +248,9 @@ def gao_w2_bound(
         initialisation=ini,
         discretisation=disc,
         score=sc,
-        paper="Gao, Nguyen, Zhu 2025 (arXiv:2311.11003), main theorem (W2, EI)",
+        paper="derived here: certified one-step recursion in the setting and "
+        "structure of Gao, Nguyen, Zhu 2025 (arXiv:2311.11003), W2 of the EI "
+        "(not the paper's statement or constants)",
         form="e_{k+1} <= rho_k e_k + l_k + c_k M; rho_k = max|r - c lambda|, "
         "lambda in [a(t), L(t)]; l_k from the reverse-martingale identity "
         "(J <= d L, F <= d L^2; exact for a Gaussian target) [derived]",
@@ -258,7 +269,12 @@ def gao_w2_bound(
         },
         valid=True,
         trace={"times": times, "e": e, "rho": rho, "local": local, "c": c},
+        provenance="derived",
     )
+
+
+#: Former name of :func:`certified_sde_w2` (kept for existing code and studies).
+gao_w2_bound = certified_sde_w2
 
 
 def gaussian_ei_w2(
@@ -431,6 +447,7 @@ def gao_gaussian_lower_bound(
             constants={"T": float(times[0]), "delta": dl, "steps": float(D.size)},
             valid=True,
             trace={"eps": eps},
+            provenance="derived",
         )
     if process.kind == "ou":
         s2 = process.sigma0**2 / (2.0 * process.alpha0)  # type: ignore[attr-defined]
@@ -470,6 +487,7 @@ def gao_gaussian_lower_bound(
         constants={"T": float(times[0]), "delta": dl, "steps": float(hi.size)},
         valid=True,
         trace={"eps": eps},
+        provenance="derived",
     )
 
 
@@ -610,6 +628,7 @@ def gao_iteration_complexity(
         score_error=float(Mv),
         formula=_GAO_TABLE[fam][0],
         paper="Gao, Nguyen, Zhu 2025, iteration-complexity table [read]",
+        provenance="read",
     )
 
 
@@ -703,7 +722,7 @@ def gao_steps_needed(
     rtol: float = 0.01,
     T: float | None = None,
 ) -> Complexity:
-    r"""Steps needed for :math:`W_2 \le \varepsilon` by :func:`gao_w2_bound`
+    r"""Steps needed for :math:`W_2 \le \varepsilon` by :func:`certified_sde_w2`
     (or, with ``exact=True`` and a Gaussian target, by the exact error).
 
     T follows the paper's rule: the smallest T with continuous initialisation
@@ -753,7 +772,9 @@ def gao_steps_needed(
                 assert target is not None
                 v = gaussian_ei_w2(target, p, g)
             else:
-                v = gao_w2_bound(p, g, m0=m0, L0=L0, d=d, m2=m2, target=target).total
+                v = certified_sde_w2(
+                    p, g, m0=m0, L0=L0, d=d, m2=m2, target=target
+                ).total
         return v if math.isfinite(v) else math.inf
 
     N = 1
@@ -776,6 +797,6 @@ def gao_steps_needed(
         step_size=(T - delta) / hi_N,
         T=T,
         score_error=0.0,
-        formula="exact Gaussian W2" if exact else "gao_w2_bound",
+        formula="exact Gaussian W2" if exact else "certified_sde_w2",
         paper="Gao, Nguyen, Zhu 2025 (T rule: initialisation term <= eps/2)",
     )

@@ -324,6 +324,7 @@ def certified_pfode_w2(
             "kappa": kap,
             "L": L,
         },
+        provenance="derived",
     )
 
 
@@ -436,4 +437,5 @@ def kremling_w2_bound(
         },
         valid=True,
         trace={"times": times, "e": e, "rate": rho_step, "local": local},
+        provenance="recall",
     )
