@@ -403,3 +403,53 @@ def test_fit_range_is_honoured():
             fit_window(X7, y, fit_range=bad)
         with pytest.raises(ValueError, match="fit_range"):
             plot_convergence(ResultTable(rows), fit_range=bad)
+
+
+def test_x_nfe_does_not_split_curves_by_steps():
+    # steps moves with nfe (a linked column): one curve per scheme, not one per step
+    rows = [
+        dict(
+            scheme="heun",
+            steps=s,
+            nfe=2 * s - 1,
+            metric="w2",
+            kind="exact",
+            estimate=float(s) ** -2.0,
+            stderr=0.0,
+        )
+        for s in (10, 20, 40, 80)
+    ]
+    fig = plot_convergence(ResultTable(rows), x="nfe")
+    labels = _legend(fig)
+    assert len(labels) == 1 and "(4 pts)" in labels[0]
+    (line,) = [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) == 4]
+    assert list(line.get_xdata()) == [19.0, 39.0, 79.0, 159.0]
+
+
+def test_cli_and_study_fit_range(tmp_path, monkeypatch):
+    from scorelab.cli import main
+    from scorelab.study import Study
+
+    rows = [
+        dict(
+            scheme="a", steps=int(s), metric="w2", kind="exact", estimate=v, stderr=0.0
+        )
+        for s, v in zip(X7, X7**-2.0 + 1e-4)
+    ]
+    path = tmp_path / "r.csv"
+    write_results(ResultTable(rows), path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot", str(path), "--out", "f.png", "--fit-range", "20", "80"]) == 0
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    base = {
+        "name": "s",
+        "targets": {"g": "gaussian-10d-aniso"},
+        "schemes": ["ei-ode"],
+        "steps": [4, 8],
+        "metrics": ["w2"],
+    }
+    study = Study.from_dict({**base, "plot": {"fit_range": [4, 8]}})
+    assert study.plot["fit_range"] == [4, 8]
+    for bad in ([8, 4], [4], "4-8", [True, 8]):
+        with pytest.raises(ValueError, match="fit_range"):
+            Study.from_dict({**base, "plot": {"fit_range": bad}})

@@ -137,6 +137,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     pl.add_argument("--title")
     pl.add_argument("--no-fit", action="store_true", help="no fitted slopes")
+    pl.add_argument(
+        "--fit-range",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        help="fit slopes on LO <= x <= HI only (default: the asymptotic window, "
+        "scorelab.plots.fit_window)",
+    )
     pl.add_argument("--dpi", type=int, default=150)
 
     # no help of its own: ``scorelab bench --help`` is the benchmark's parser's
@@ -285,6 +293,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             bounds=bounds,
             where=_parse_where(args.where),
             fit=not args.no_fit,
+            fit_range=args.fit_range,
             title=args.title,
         )
     except ValueError as exc:

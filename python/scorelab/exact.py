@@ -588,8 +588,8 @@ class LawPath:
         Dense paths: the covariances.
     basis : numpy.ndarray, shape (d, d), or None
         Eigenbasis of a spectral path (None: the identity, or a dense path).
-
-    Exactly one of ``variances`` and ``covariances`` is set (:attr:`spectral`).
+        Exactly one of ``variances`` and ``covariances`` is set
+        (:attr:`spectral`).
     """
 
     times: FloatArray

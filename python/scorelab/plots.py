@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .study import SETTING_COLUMNS, ResultTable, aggregate, read_results
+from .study.schema import LINKED_COLUMNS
 
 __all__ = [
     "METRIC_NAMES",
@@ -481,8 +482,12 @@ def plot_convergence(
     if not len(data):
         raise ValueError("no rows to plot")
     # every column that tells settings apart: rows equal in all are replicates
+    # (x's linked column, e.g. steps for x = "nfe", moves with x: not a setting)
+    linked = LINKED_COLUMNS.get(x)
     setting_cols = [
-        c for c in ("study", *SETTING_COLUMNS) if c != x and c in tab.columns
+        c
+        for c in ("study", *SETTING_COLUMNS)
+        if c not in (x, linked) and c in tab.columns
     ]
     cand = [*setting_cols, "metric"]
     if hue is None:

@@ -102,6 +102,7 @@ PLOT_KEYS: tuple[str, ...] = (
     "xlabel",
     "ylabel",
     "fit",
+    "fit_range",
     "figsize",
     "dpi",
 )
@@ -1278,6 +1279,20 @@ class _Parser:
                 raise self.err(f"plot.{key}", f"expected a string, got {out[key]!r}")
         if "fit" in out and not isinstance(out["fit"], bool):
             raise self.err("plot.fit", f"expected true or false, got {out['fit']!r}")
+        if "fit_range" in out:
+            fr = out["fit_range"]
+            if (
+                not isinstance(fr, list)
+                or len(fr) != 2
+                or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in fr
+                )
+                or not fr[0] <= fr[1]
+            ):
+                raise self.err(
+                    "plot.fit_range",
+                    f"expected [lo, hi] with lo <= hi (x values), got {fr!r}",
+                )
         if "dpi" in out:
             self.get_int(out, "dpi", "plot", 10, None)
         if "figsize" in out:

@@ -397,7 +397,9 @@ KEYS: tuple[Key, ...] = (
         "The figure `scorelab run` writes: `out` (file), `x` (steps, nfe, n, "
         "delta or T), `y` (metric labels), `hue` (columns), `bounds` (labels, "
         "or true/false), `where` ({column = value(s)}), `title`, `xlabel`, "
-        "`ylabel`, `fit` (fitted slopes), `figsize` ([w, h] inches), `dpi`.",
+        "`ylabel`, `fit` (fitted slopes), `fit_range` ([lo, hi]: fit slopes on "
+        "lo <= x <= hi only; default the asymptotic window), `figsize` ([w, h] "
+        "inches), `dpi`.",
         None,
         '[plot]\nout = "fig.png"\nhue = "scheme"\nwhere = {process = "VP"}',
     ),
