@@ -96,7 +96,8 @@ class _Param:
         w /= w.sum()
         c = np.concatenate([[0.0], np.cumsum(w)])
         u = self.a + (self.b - self.a) * c
-        t = np.asarray(self.process.t_from_log_snr(u[1:-1])) if self.use_lam else u[1:-1]
+        inner = u[1:-1]
+        t = np.asarray(self.process.t_from_log_snr(inner)) if self.use_lam else inner
         return np.concatenate([[self.T], np.atleast_1d(t), [self.delta]]).astype(
             np.float64
         )
@@ -259,7 +260,9 @@ def optimize_grid(
         g0 = validate_grid(start, process)
         name = "explicit"
         if len(g0) != steps + 1 or g0[0] != T or g0[-1] != delta:
-            raise ValueError("an explicit start must have steps + 1 times from T to delta")
+            raise ValueError(
+                "an explicit start must have steps + 1 times from T to delta"
+            )
     param = _Param(process, T, delta, steps)
     e0 = f(g0)
     evals = [0]
