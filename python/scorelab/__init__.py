@@ -25,9 +25,10 @@ from .schemes import Tableau, compile_scheme, scheme_names
 from .targets import Gaussian, GaussianMixture
 
 if TYPE_CHECKING:  # loaded lazily at run time, see __getattr__
-    from . import analysis, bounds, metrics, plots, study
+    from . import analysis, bounds, metrics, plots, schedules, study
     from .analysis import error_budget, exact_errors, w2_profile
     from .plots import fit_rate, plot_convergence
+    from .schedules import optimize_grid
     from .study import Study, read_results
 
 __version__ = "0.1.0"
@@ -68,6 +69,8 @@ _LAZY = {
     "read_results": ("study", "read_results"),
     "plot_convergence": ("plots", "plot_convergence"),
     "fit_rate": ("plots", "fit_rate"),
+    "schedules": ("schedules", None),
+    "optimize_grid": ("schedules", "optimize_grid"),
 }
 
 
@@ -119,5 +122,7 @@ __all__ = [
     "scheme_names",
     "schemes",
     "w2_gaussian",
+    "optimize_grid",
+    "schedules",
     *_processes_all,
 ]

@@ -1,0 +1,96 @@
+"""Tests of scorelab.schedules.optimize_grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scorelab as sl
+from scorelab.schedules import _Param, optimize_grid
+
+
+def _w2(target, process, scheme, g, delta):
+    law = sl.exact_law(target, process, scheme, g)
+    return float(sl.w2_gaussian(law, target.noised(process, delta)))
+
+
+def test_parametrisation_round_trip_and_monotone():
+    p = sl.VP()
+    g = sl.grid("karras", 7, process=p, delta=1e-3)
+    par = _Param(p, p.T, 1e-3, 7)
+    np.testing.assert_allclose(par.grid(par.logits(g)), g, rtol=1e-9)
+    z = np.random.default_rng(0).normal(size=7) * 3
+    assert np.all(np.diff(par.grid(z)) < 0)
+
+
+def test_one_free_knot_reaches_brute_force_optimum():
+    # oracle: dense brute-force search over the single interior knot (in log-SNR)
+    target = sl.Gaussian.from_spectrum(np.array([0.3]))
+    p, scheme, delta = sl.VP(), "ddim", 1e-2
+    res = optimize_grid(target, p, scheme, 2, delta=delta)
+    lam = np.linspace(float(p.log_snr(p.T)), float(p.log_snr(delta)), 4001)[1:-1]
+    ts = np.asarray(p.t_from_log_snr(lam))
+    vals = [_w2(target, p, scheme, np.array([p.T, t, delta]), delta) for t in ts]
+    best = min(vals)
+    assert res.error_after <= best * (1 + 1e-3) + 1e-14
+
+
+def test_two_free_knots_reach_brute_force_optimum():
+    target = sl.Gaussian.from_spectrum(np.array([2.0]))
+    p, scheme, delta = sl.VP(), "ei-ode", 1e-2
+    res = optimize_grid(target, p, scheme, 3, delta=delta)
+    a, b = float(p.log_snr(p.T)), float(p.log_snr(delta))
+    lam = np.linspace(a, b, 121)[1:-1]
+    best = np.inf
+    for i, l1 in enumerate(lam):
+        for l2 in lam[i + 1:]:
+            t = np.asarray(p.t_from_log_snr(np.array([l1, l2])))
+            best = min(best, _w2(target, p, scheme, np.array([p.T, *t, delta]), delta))
+    # the continuous optimum is at most the grid-search one (up to its resolution)
+    assert res.error_after <= best * (1 + 1e-2)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "metric"),
+    [("dpm-solver++-2m", "w2"), ("dpm-solver++-3m", "w2"), ("ei-sde", "kl"),
+     ("ddpm", "w2"), ("heun", "kl")],
+)
+def test_decreasing_and_never_worse(scheme, metric):
+    target = sl.Gaussian.from_spectrum(np.geomspace(0.05, 5.0, 4))
+    res = optimize_grid(target, sl.VP(), scheme, 6, metric=metric, maxiter=15)
+    g = res.grid
+    assert g.shape == (7,) and g[0] == sl.VP().T and g[-1] == 1e-3
+    assert np.all(np.diff(g) < 0)
+    assert res.error_after <= res.error_before
+    law = sl.exact_law(target, sl.VP(), scheme, g)
+    fn = sl.w2_gaussian if metric == "w2" else sl.kl_gaussian
+    ref = target.noised(sl.VP(), 1e-3)
+    assert float(fn(law, ref)) == pytest.approx(res.error_after, rel=1e-12)
+
+
+def test_best_start_is_never_worse_than_every_family():
+    target = sl.Gaussian.from_spectrum(np.geomspace(0.01, 10.0, 10))
+    res = optimize_grid(target, sl.VP(), "ddim", 5, start="best", maxiter=10)
+    assert res.family_errors
+    assert res.error_after <= min(res.family_errors.values())
+    assert res.error_before == min(res.family_errors.values())
+
+
+def test_profile_objective_runs():
+    target = sl.Gaussian.from_spectrum(np.geomspace(0.1, 3.0, 3))
+    res = optimize_grid(target, sl.VP(), "ddim", 4, objective="profile", maxiter=5)
+    assert res.error_after <= res.error_before
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [({"steps": 0}, "steps"), ({"delta": 0.0}, "delta"), ({"delta": 5.0}, "delta"),
+     ({"start": "nope"}, "logsnr"), ({"metric": "tv"}, "w2"),
+     ({"objective": "x"}, "final")],
+)
+def test_bad_arguments(kw, match):
+    target = sl.Gaussian.from_spectrum(np.array([1.0]))
+    args = {"steps": 3, **kw}
+    steps = args.pop("steps")
+    with pytest.raises(ValueError, match=match):
+        optimize_grid(target, sl.VP(), "ddim", steps, **args)
