@@ -151,6 +151,18 @@ def _make_objective(
     return f
 
 
+def _fd_gradient(
+    fz: Any, z: npt.NDArray[np.float64], h: float
+) -> npt.NDArray[np.float64]:
+    r"""Central differences :math:`(f(z + h e_i) - f(z - h e_i)) / 2h`, shape (n,)."""
+    gr = np.zeros_like(z)
+    for i in range(z.size):
+        e = np.zeros_like(z)
+        e[i] = h
+        gr[i] = (fz(z + e) - fz(z - e)) / (2 * h)
+    return gr
+
+
 def optimize_grid(
     target: Any,
     process: Any,
@@ -277,11 +289,7 @@ def optimize_grid(
 
     def fg(z: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
         v = fz(z)
-        gr = np.zeros_like(z)
-        for i in range(z.size):
-            e = np.zeros_like(z)
-            e[i] = fd_step
-            gr[i] = (fz(z + e) - fz(z - e)) / (2 * fd_step)
+        gr = _fd_gradient(fz, z, fd_step)
         if not np.isfinite(v) or not np.all(np.isfinite(gr)):
             return (float("inf") if not np.isfinite(v) else v), np.zeros_like(z)
         return v, gr
