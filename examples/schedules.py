@@ -65,8 +65,12 @@ def optimise(target: Any, proc: Any, scheme: str, steps: int, start: np.ndarray,
         from scorelab.schedules import optimize_grid
     except ImportError:
         return None
-    res = optimize_grid(target, proc, scheme, steps, delta=DELTA, start=start,
-                        maxiter=maxiter)
+    try:
+        res = optimize_grid(target, proc, scheme, steps, delta=DELTA, start=start,
+                            maxiter=maxiter)
+    except ValueError as exc:  # reported, and the cell's optimised column is nan
+        print(f"optimize_grid failed ({scheme}, N = {steps}): {exc}", flush=True)
+        return None
     return np.asarray(res.grid)
 
 
