@@ -472,7 +472,7 @@ def test_grid_boundary(data):
         if kind in ("karras", "power")
         else None
     )
-    if proc is None and (T is None or kind in ("logsnr", "karras")):
+    if proc is None and (T is None or kind in sl.grids._NEEDS_PROCESS):
         proc = VP()
     # at most one hostile argument per example, so that most examples are valid
     bad = data.draw(

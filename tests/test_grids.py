@@ -171,7 +171,7 @@ def test_kinds_needing_a_process(kind: str) -> None:
 
 def test_unknown_kind_lists_kinds() -> None:
     with pytest.raises(ValueError) as info:
-        grid("cosine", 10, T=1.0)
+        grid("nope", 10, T=1.0)
     for k in GRID_KINDS:
         assert repr(k) in str(info.value)
 

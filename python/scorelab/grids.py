@@ -28,6 +28,27 @@ Kinds (``N = steps``, :math:`i = 0, \dots, N`):
     :math:`\delta` (so ``N`` must exceed :math:`T - \delta`; ValueError
     otherwise). For :math:`T \le 1` this is the geometric grid
     :math:`t_i = T (\delta/T)^{i/N}`.
+``"quadratic"``
+    the time-quadratic schedule of DDIM (Song, Meng & Ermon 2021, "Denoising
+    Diffusion Implicit Models", Sec. D.2: :math:`\tau_i \propto i^2`), counted
+    from the early-stopping time: :math:`t_i = \delta + (T - \delta)(1 - i/N)^2`.
+``"ays"``
+    the closed-form schedule that Align Your Steps (Sabour, Fidler & Kreis 2024,
+    "Align Your Steps", Sec. 3, Gaussian data :math:`N(0, c^2 I)`) derives for a
+    Gaussian of variance :math:`c^2`: uniform in :math:`\arctan(s/c)`, where
+    :math:`s(t) = \sigma(t)/\alpha(t) = e^{-\lambda(t)}` is the noise level,
+    :math:`s_i = c \tan((1 - \frac{i}{N}) \arctan(s_{max}/c) + \frac{i}{N}
+    \arctan(s_{min}/c))`, mapped back to ``t`` (needs a process; ``c = 1`` by
+    default, option ``c``).
+``"cosine"``
+    the log-SNR of the cosine schedule (Nichol & Dhariwal 2021, "Improved
+    Denoising Diffusion Probabilistic Models", Eq. 17:
+    :math:`\bar\alpha(u) = \cos^2(\frac{\pi}{2}\frac{u + s}{1 + s})`, so
+    :math:`\lambda(u) = -\log\tan(\frac{\pi}{2}\frac{u + s}{1 + s})`) at
+    uniform :math:`u`, between :math:`\lambda(T)` and :math:`\lambda(\delta)`.
+    Since :math:`(u + s)/(1 + s)` is affine in ``u``, the offset ``s`` drops out
+    once both endpoints are fixed, and the grid is ``"ays"`` with ``c = 1``
+    (uniform in :math:`\arctan e^{-\lambda}`); needs a process.
 """
 
 from __future__ import annotations
@@ -46,11 +67,20 @@ if TYPE_CHECKING:
 __all__ = ["GRID_KINDS", "grid", "validate_grid"]
 
 #: Names of the built-in grid kinds accepted by :func:`grid`.
-GRID_KINDS: tuple[str, ...] = ("uniform", "logsnr", "karras", "power", "exponential")
+GRID_KINDS: tuple[str, ...] = (
+    "uniform",
+    "logsnr",
+    "karras",
+    "power",
+    "exponential",
+    "quadratic",
+    "ays",
+    "cosine",
+)
 
-_NEEDS_PROCESS = ("logsnr", "karras")
+_NEEDS_PROCESS = ("logsnr", "karras", "ays", "cosine")
 _DEFAULT_RHO = {"karras": 7.0, "power": 2.0}
-_ALLOW_ZERO = ("uniform", "power")
+_ALLOW_ZERO = ("uniform", "power", "quadratic")
 
 
 def _steps_for_nfe(
@@ -179,6 +209,39 @@ def _exponential(T: float, delta: float, N: int) -> npt.NDArray[np.float64]:
     return out
 
 
+def _arctan_lam(
+    lam_T: float, lam_d: float, frac: npt.NDArray[np.float64], c: float
+) -> npt.NDArray[np.float64]:
+    r"""Log-SNR of the grid uniform in :math:`\theta = \arctan(e^{-\lambda}/c)`.
+
+    With :math:`\phi = \pi/2 - \theta = \arctan(c e^{\lambda})` both angles are
+    interpolated linearly, and :math:`\lambda = -\log c - \log\tan\theta` is
+    evaluated as :math:`-\log c + \log\tan\phi` where :math:`\theta > \pi/4`,
+    so that no angle near :math:`\pi/2` loses its precision.
+    """
+    lc = math.log(c)
+
+    def angles(lam: float) -> tuple[float, float]:
+        z = -lam - lc  # log(s / c)
+        if z > 0.0:
+            phi = math.atan(math.exp(-z))
+            return math.pi / 2 - phi, phi
+        th = math.atan(math.exp(z))
+        return th, math.pi / 2 - th
+
+    th_T, ph_T = angles(lam_T)
+    th_d, ph_d = angles(lam_d)
+    th = th_T + frac * (th_d - th_T)
+    ph = ph_T + frac * (ph_d - ph_T)
+    with np.errstate(divide="ignore"):
+        lam = np.where(
+            th <= math.pi / 4,
+            -lc - np.log(np.tan(np.minimum(th, math.pi / 4))),
+            -lc + np.log(np.tan(np.minimum(ph, math.pi / 4))),
+        )
+    return np.asarray(lam, dtype=np.float64)
+
+
 def grid(
     kind: str | npt.ArrayLike,
     steps: int | None = None,
@@ -189,12 +252,13 @@ def grid(
     nfe: int | None = None,
     scheme: str | None = None,
     scheme_options: dict[str, Any] | None = None,
+    c: float | None = None,
 ) -> npt.NDArray[np.float64]:
     r"""Reverse-time grid :math:`T = t_0 > \dots > t_N = \delta`.
 
     Parameters
     ----------
-    kind : {"uniform", "logsnr", "karras", "power", "exponential"} or array_like
+    kind : str (one of :data:`GRID_KINDS`) or array_like
         Schedule (see the module docstring for the formulas), or an explicit grid,
         which is validated with :func:`validate_grid` (so it must end at a
         positive time; pass an array ending at 0 directly to the samplers) and
@@ -225,6 +289,9 @@ def grid(
         Options of ``scheme`` (e.g. ``{"predictor": "heun", "corrector_steps":
         2}`` for ``"pc"``), used only to count evaluations.
 
+    c : float, optional
+        Data standard deviation of ``"ays"`` (default 1); only for ``"ays"``.
+
     Returns
     -------
     numpy.ndarray, shape (steps + 1,)
@@ -247,7 +314,7 @@ def grid(
     >>> t = grid("logsnr", 10, process=VP())
     """
     if not isinstance(kind, str):
-        given = (("steps", steps), ("T", T), ("rho", rho), ("nfe", nfe))
+        given = (("steps", steps), ("T", T), ("rho", rho), ("nfe", nfe), ("c", c))
         for name, value in (*given, ("scheme", scheme)):
             if value is not None:
                 raise ValueError(
@@ -292,6 +359,9 @@ def grid(
             f"rho only applies to kinds 'karras' and 'power', not {kind!r}"
         )
     r = _DEFAULT_RHO.get(kind, 1.0) if rho is None else check_positive(rho, "rho")
+    if c is not None and kind != "ays":
+        raise ValueError(f"c only applies to kind 'ays', not {kind!r}")
+    c_val = 1.0 if c is None else check_positive(c, "c")
 
     frac = np.arange(N + 1, dtype=np.float64) / N
     if kind == "uniform":
@@ -309,12 +379,16 @@ def grid(
             t = np.exp(r * np.logaddexp(la, lb))
     elif kind == "exponential":
         t = _exponential(T_val, d, N)
+    elif kind == "quadratic":
+        t = d + (T_val - d) * (1.0 - frac) ** 2
     else:
         assert process is not None
         lam_T = float(process.log_snr(T_val))
         lam_d = float(process.log_snr(d))
         if kind == "logsnr":
             lam = lam_T + frac * (lam_d - lam_T)
+        elif kind in ("ays", "cosine"):
+            lam = _arctan_lam(lam_T, lam_d, frac, c_val)
         else:  # karras, in log space: s^(1/rho) = exp(-lambda/rho)
             # log((1 - f) a + f b) with log a = -lam_T / r, log b = -lam_d / r, as
             # a log-sum-exp: exp(-lam_T / r) overflows for large T, and a + f (b - a)
