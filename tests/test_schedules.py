@@ -136,3 +136,11 @@ def test_cancellation_final_only_versus_robust():
     shifted = [_w2(fam[1], p, s, r.grid, 1e-3) for r in (final, robust)]
     assert nominal[0] < nominal[1] / 2  # measured 7.7e-4 vs 1.8e-3
     assert shifted[0] > 5 * shifted[1]  # measured 3.6e-2 vs 1.8e-3
+
+
+def test_extreme_logits_keep_times_apart():
+    # ei-sde, N = 10 from the uniform grid drove two times near delta into one float
+    tg = sl.Gaussian.from_spectrum(np.geomspace(0.01, 10, 10))
+    r = optimize_grid(tg, sl.VP(), "ei-sde", 10, start="uniform", maxiter=40)
+    assert np.all(np.diff(r.grid) < 0)
+    assert r.error_after < r.error_before
