@@ -36,7 +36,7 @@ import os
 from typing import Any
 
 import numpy as np
-from common import select, slope, write_rows
+from common import panel, select, slope, write_rows
 
 from scorelab.bounds import (
     certified_pfode_w2,
@@ -322,24 +322,17 @@ def main() -> None:
             color=f"C{i}",
             label=f"{pname} paper-3 style (C=1)",
         )
-    a.set_xlabel("step h")
-    a.set_ylabel("W2")
-    a.set_title("A: PF-ODE EI on the 1-D mixture")
-    a.legend(fontsize=6)
-    a = ax[0, 1]
+    panel(a, "a", "A: both bounds hold for the PF-ODE EI (1-D mixture)", "step h", "W2")
+    a = ax[0, 2]
     a.semilogy(Ts, get("B", "vp", "measured_w2"), "o-", label="measured")
     a.semilogy(Ts, get("B", "vp", "certified"), "--", label="certified total")
     a.semilogy(Ts, get("B", "vp", "certified_init"), ":", label="certified init term")
-    a.set_xlabel("T (VP, h = 1/400)")
-    a.set_title("B: initialisation")
-    a.legend(fontsize=7)
-    a = ax[0, 2]
+    panel(a, "c", "B: initialisation term vs T", "T (VP, h = 1/400)", "W2")
+    a = ax[0, 3]
     a.loglog(Ms, get("C", "vp", "measured_w2"), "o-", label="measured (bias M)")
     a.loglog(Ms, get("C", "vp", "certified"), "--", label="certified total")
     a.loglog(Ms, get("C", "vp", "certified_score"), ":", label="certified score term")
-    a.set_xlabel("score error M")
-    a.set_title("C: score error (VP, N = 400)")
-    a.legend(fontsize=7)
+    panel(a, "d", "C: score-error term (VP, N = 400)", "score error M", "W2")
     a = ax[1, 0]
     for i, pname in enumerate(procs):
         a.semilogx(
@@ -354,16 +347,14 @@ def main() -> None:
         ls="--",
         label="VP: contraction needs kappa > 2f/g^2 = 1",
     )
-    a.set_xlabel("t")
-    a.set_title("D: log-concavity profile kappa(t); t* dotted")
-    a.legend(fontsize=7)
+    a.plot([], [], "k:", label="t* (dotted verticals)")
+    panel(a, "e", "D: log-concavity profile kappa(t)", "t", "kappa(t)")
     a = ax[1, 1]
     a.plot(gl[:-1], lip, "o-", ms=3)
     a.axhline(1.0, color="k", lw=0.5)
     a.axvline(t_star["vp"], color="C0", ls=":")
     a.set_xscale("log")
-    a.set_xlabel("t_k")
-    a.set_title("D: one-step Lipschitz constant Lip_k (VP, T = 1, N = 50)")
+    panel(a, "f", "D: one-step Lipschitz constant (VP, T = 1, N = 50)", "t_k", "Lip_k")
     a = ax[1, 2]
     a.errorbar(
         NsE,
@@ -388,10 +379,8 @@ def main() -> None:
     a.plot(NsE, get("E", "vp", "certified"), "--", label="certified W2 bound")
     a.set_xscale("log")
     a.set_yscale("log")
-    a.set_xlabel("steps N")
-    a.set_title("E: 2-D mixture, sampled")
-    a.legend(fontsize=7)
-    a = ax[0, 3]
+    panel(a, "g", "E: 2-D mixture, sampled, below the bound", "steps N", "W2")
+    a = ax[1, 3]
     for i, t in enumerate(tF):
         lo = [
             r["value"]
@@ -406,10 +395,8 @@ def main() -> None:
         a.semilogx(rF, es, "o-", ms=3, color=f"C{i}", label=f"t={t:.3f} estimate")
         a.semilogx(rF, lo, "--", color=f"C{i}", label="  certified lower")
     a.axhline(0.0, color="k", lw=0.5)
-    a.set_xlabel("r")
-    a.set_title("F: weak-convexity profile kappa_U(r) of -log p_t (VP)")
-    a.legend(fontsize=6)
-    a = ax[1, 3]
+    panel(a, "h", "F: weak-convexity profile of -log p_t (VP)", "r", "kappa_U(r)")
+    a = ax[0, 1]
     for i, (pname, q) in enumerate(procs.items()):
         hs = [(q.T - DELTA) / N for N in Ns]
         me = np.array(get("A", pname, "measured_w2"))
@@ -428,10 +415,16 @@ def main() -> None:
             label=f"{pname} paper-3 style / measured",
         )
     a.axhline(1.0, color="k", lw=0.5)
-    a.set_xlabel("step h")
-    a.set_title("A: bound / measured W2 (1 = tight)")
-    a.legend(fontsize=6)
-    fig.tight_layout()
+    panel(a, "b", "A: bound / measured W2 (1 = tight)", "step h", "ratio")
+    fig.text(
+        0.5,
+        0.005,
+        "markers + solid: measured; dashed: certified bound; dotted: paper-3 "
+        "style bound (C = 1) or a term of the bound",
+        ha="center",
+        fontsize=8,
+    )
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
     fig.savefig(os.path.join(args.out, "paper3.png"), dpi=120)
     print(f"wrote {path} and paper3.png")
 
