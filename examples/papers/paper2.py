@@ -27,13 +27,20 @@ Writes DIR/paper2.csv and DIR/paper2.png and prints a summary.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 from typing import Any
 
 import numpy as np
-from common import panel, ref_slope, rotated_gaussian, select, slope, write_rows
+from common import (
+    panel,
+    read_rows,
+    ref_slope,
+    rotated_gaussian,
+    select,
+    slope,
+    write_rows,
+)
 
 from scorelab.bounds import (
     certified_sde_w2,
@@ -81,17 +88,6 @@ def processes() -> dict[str, Process]:
 
 def make_target(d: int, seed: int = 0) -> Gaussian:
     return rotated_gaussian(d, 0.3, 0.25, seed)
-
-
-def read_rows(path: str) -> list[dict[str, Any]]:
-    """The rows of a CSV written by main, with d int and T, N, eps, value float."""
-    with open(path, newline="") as fh:
-        rows: list[dict[str, Any]] = list(csv.DictReader(fh))
-    for r in rows:
-        r["d"] = int(r["d"])
-        for k in ("T", "N", "eps", "value"):
-            r[k] = float(r[k])
-    return rows
 
 
 def plot(rows: list[dict[str, Any]], png: str) -> None:
