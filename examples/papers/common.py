@@ -27,6 +27,22 @@ def write_rows(rows: list[dict[str, Any]], path: str) -> None:
         w.writerows(rows)
 
 
+def _value(s: str) -> Any:
+    """A CSV cell as int, else float, else the string."""
+    for conv in (int, float):
+        try:
+            return conv(s)
+        except ValueError:
+            pass
+    return s
+
+
+def read_rows(path: str) -> list[dict[str, Any]]:
+    """The rows of a CSV written by write_rows, numbers as int or float."""
+    with open(path, newline="") as fh:
+        return [{k: _value(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
 def select(
     rows: list[dict[str, Any]],
     part: str,

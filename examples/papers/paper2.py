@@ -32,7 +32,15 @@ import time
 from typing import Any
 
 import numpy as np
-from common import rotated_gaussian, select, slope, write_rows
+from common import (
+    panel,
+    read_rows,
+    ref_slope,
+    rotated_gaussian,
+    select,
+    slope,
+    write_rows,
+)
 
 from scorelab.bounds import (
     certified_sde_w2,
@@ -82,12 +90,151 @@ def make_target(d: int, seed: int = 0) -> Gaussian:
     return rotated_gaussian(d, 0.3, 0.25, seed)
 
 
+def plot(rows: list[dict[str, Any]], png: str) -> None:
+    """The figure of the rows (parts A-D) as ``png``."""
+
+    def get(part: str, proc: str, q: str, **kw: float) -> list[float]:
+        return select(rows, part, proc, q, **kw)
+
+    def uniq(part: str, key: str, q: str) -> list[Any]:
+        return list(
+            dict.fromkeys(
+                r[key] for r in rows if r["part"] == part and r["quantity"] == q
+            )
+        )
+
+    procs = uniq("A", "process", "exact_w2")
+    Ns = uniq("A", "N", "exact_w2")
+    d = rows[0]["d"]
+    epss = uniq("B", "eps", "steps_bound")
+    epss_exact = uniq("B", "eps", "steps_exact")
+    dims = uniq("C", "d", "steps_exact")
+    epsD = uniq("D", "eps", "T_rule")
+    se = [get("C", "VP constant", "steps_exact", d=dd)[0] for dd in dims]
+    sb = [get("C", "VP constant", "steps_bound", d=dd)[0] for dd in dims]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(2, 3, figsize=(17, 10))
+    axs = ax.ravel()
+    mks = "osD^vP*X"
+    # (a), (b) A: exact W2 below the bound, per family (VP/OU, VE)
+    for k, fam in enumerate(("V", "E")):
+        a = axs[k]
+        names = [n for n in procs if n.startswith("VE") == (fam == "E")]
+        for i, name in enumerate(names):
+            col, mk = f"C{i}", mks[i % len(mks)]
+            a.loglog(Ns, get("A", name, "exact_w2"), mk + "-", color=col, label=name)
+            a.loglog(Ns, get("A", name, "upper_bound"), "--", color=col)
+            lb = get("A", name, "lower_bound")
+            if lb:
+                a.loglog(Ns, lb, ":", color=col)
+        ex0 = get("A", names[0], "exact_w2")
+        ref_slope(a, Ns, ex0, -1.0, anchor=-1)
+        ref_slope(a, Ns, get("A", names[0], "upper_bound"), -0.5, anchor=-1)
+        a.plot([], [], "k-", label="exact W2 (markers)")
+        a.plot([], [], "k--", label="upper bound")
+        a.plot([], [], "k:", label="lower bound")
+        a.set_ylim(1e-4, 1e2)
+        fam_name = "VP/OU" if fam == "V" else "VE"
+        panel(
+            a,
+            "ab"[k],
+            f"A: exact W2 lies below the bound ({fam_name}, d={d})",
+            "steps N",
+            "W2",
+        )
+    # (c) B: steps needed by the exact W2, the bound and the table
+    a = axs[2]
+    eps = epss[-1]
+    x = np.arange(len(procs))
+    cap = 2.0**20
+    for j, (q, lab) in enumerate(
+        (
+            ("steps_exact", "exact"),
+            ("steps_bound", "bound"),
+            ("steps_table", "table (unit const.)"),
+        )
+    ):
+        vals = np.array([get("B", n, q, eps=eps)[0] for n in procs])
+        a.bar(x + 0.27 * (j - 1), np.minimum(vals, cap), 0.27, label=lab)
+        for xi, v in zip(x, vals):
+            if not np.isfinite(v):
+                a.text(
+                    xi + 0.27 * (j - 1),
+                    cap,
+                    "> 1e6",
+                    rotation=90,
+                    fontsize=6,
+                    ha="center",
+                    va="bottom",
+                )
+    a.set_yscale("log")
+    a.set_xticks(x, list(procs), rotation=60, fontsize=7)
+    panel(a, "c", f"B: steps for W2 <= {eps}, by ranking source", "", "steps N")
+    # (d) B: steps for exact W2 <= eps vs eps
+    a = axs[3]
+    for i, name in enumerate(procs):
+        a.loglog(
+            epss_exact,
+            [get("B", name, "steps_exact", eps=e)[0] for e in epss_exact],
+            mks[i % len(mks)] + ("-" if name.startswith("VP") else "--"),
+            color=f"C{i % 10}",
+            label=name,
+            ms=4,
+        )
+    a.invert_xaxis()
+    panel(a, "d", "B: steps for exact W2 <= eps", "eps", "steps N", epss_exact)
+    # (e) C: steps vs d: exact ~ sqrt(d), bound ~ d
+    a = axs[4]
+    a.loglog(dims, se, "o-", label="exact, eps=0.01")
+    a.loglog(dims, sb, "s-", label="bound, eps=0.3")
+    ref_slope(a, dims, se, 0.5)
+    ref_slope(a, dims, sb, 1.0)
+    panel(a, "e", "C: steps vs dimension (VP constant, T = 3)", "d", "steps N", dims)
+    # (f) D: the paper's horizon rule vs eps
+    a = axs[5]
+    for i, name in enumerate(procs):
+        Ts = np.array([get("D", name, "T_rule", eps=float(e))[0] for e in epsD])
+        a.loglog(
+            epsD,
+            Ts,
+            mks[i % len(mks)] + ("-" if name.startswith("VP") else "--"),
+            color=f"C{i % 10}",
+            label=name,
+            ms=4,
+        )
+    a.invert_xaxis()
+    panel(a, "f", "D: horizon T by the paper's rule vs eps", "eps", "T")
+    fig.text(
+        0.5,
+        0.005,
+        "dotted grey lines: reference slopes (labelled); markers + solid: exact; "
+        "dashed: upper bound (a, b) or VE process (d, f); dotted colour: lower bound",
+        ha="center",
+        fontsize=8,
+    )
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    fig.savefig(png, dpi=120)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="examples/papers/out")
     ap.add_argument("--quick", action="store_true", help="fewer settings")
     ap.add_argument("--d", type=int, default=10)
+    ap.add_argument(
+        "--replot", action="store_true", help="redraw the figure from DIR/paper2.csv"
+    )
     args = ap.parse_args()
+    if args.replot:
+        plot(
+            read_rows(os.path.join(args.out, "paper2.csv")),
+            os.path.join(args.out, "paper2.png"),
+        )
+        return
     os.makedirs(args.out, exist_ok=True)
     quick = args.quick
     d = 4 if quick else args.d
@@ -244,97 +391,7 @@ def main() -> None:
         f"{[f'{e:.0e}' for e in ok_eps]}"
     )
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(2, 3, figsize=(17, 9))
-    for fam, a in (("V", ax[0, 0]), ("E", ax[0, 1])):
-        names = [n for n in procs if n.startswith("VE") == (fam == "E")]
-        for i, name in enumerate(names):
-            col = f"C{i}"
-            a.loglog(Ns, get("A", name, "exact_w2"), "o-", color=col, label=name)
-            a.loglog(Ns, get("A", name, "upper_bound"), "--", color=col)
-            lb = get("A", name, "lower_bound")
-            if lb:
-                a.loglog(Ns, lb, ":", color=col)
-        a.set_ylim(1e-4, 1e2)
-        a.set_xlabel("steps N")
-        a.set_ylabel("W2")
-        a.set_title(
-            ("VP/OU" if fam == "V" else "VE")
-            + f" (d={d}): exact (o-), bound (--), lower (:)"
-        )
-        a.legend(fontsize=6)
-    a = ax[1, 0]
-    eps = epss[-1]
-    x = np.arange(len(procs))
-    cap = 2.0**20
-    for j, (q, lab) in enumerate(
-        (
-            ("steps_exact", "exact"),
-            ("steps_bound", "bound"),
-            ("steps_table", "table (unit const.)"),
-        )
-    ):
-        vals = np.array([get("B", n, q, eps=eps)[0] for n in procs])
-        a.bar(x + 0.27 * (j - 1), np.minimum(vals, cap), 0.27, label=lab)
-        for xi, v in zip(x, vals):
-            if not np.isfinite(v):
-                a.text(
-                    xi + 0.27 * (j - 1),
-                    cap,
-                    "> 1e6",
-                    rotation=90,
-                    fontsize=6,
-                    ha="center",
-                    va="bottom",
-                )
-    a.set_yscale("log")
-    a.set_xticks(x, list(procs), rotation=60, fontsize=7)
-    a.set_title(f"B: steps for W2 <= {eps} (T by the paper's rule)")
-    a.legend(fontsize=7)
-    a = ax[1, 1]
-    a.loglog(dims, se, "o-", label="exact, eps=0.01")
-    a.loglog(dims, sb, "s-", label="bound, eps=0.3")
-    a.loglog(dims, se[0] * np.sqrt(dims), "k:", label="~ sqrt(d)")
-    a.loglog(dims, sb[0] * np.array(dims, float), "k--", label="~ d")
-    a.set_xlabel("d")
-    a.set_title("C: steps needed vs dimension (VP constant, T = 3)")
-    a.legend(fontsize=7)
-    a = ax[0, 2]
-    for i, name in enumerate(procs):
-        Ts = np.array([get("D", name, "T_rule", eps=float(e))[0] for e in epsD])
-        a.loglog(
-            epsD,
-            Ts,
-            "o-" if name.startswith("VP") else "x--",
-            color=f"C{i}",
-            label=name,
-            ms=3,
-        )
-    a.invert_xaxis()
-    a.set_xlabel("eps")
-    a.set_ylabel("T by the paper's rule")
-    a.set_title("D: horizon vs eps (K = T d / eps^2 ranks like T)")
-    a.legend(fontsize=6)
-    a = ax[1, 2]
-    for i, name in enumerate(procs):
-        a.loglog(
-            epss_exact,
-            [get("B", name, "steps_exact", eps=e)[0] for e in epss_exact],
-            "o-" if name.startswith("VP") else "x--",
-            color=f"C{i}",
-            label=name,
-            ms=3,
-        )
-    a.invert_xaxis()
-    a.set_xlabel("eps")
-    a.set_title("B: steps for exact W2 <= eps (T by the rule)")
-    a.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "paper2.png"), dpi=120)
+    plot(rows, os.path.join(args.out, "paper2.png"))
     print(f"wrote {path} and paper2.png")
 
 

@@ -33,10 +33,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from common import select, slope, write_rows
+from common import panel, read_rows, select, slope, write_rows
 
 from scorelab.bounds import (
     certified_pfode_w2,
@@ -100,11 +101,185 @@ def kremling(
     ).total
 
 
+def plot(rows: list[dict[str, Any]], png: str) -> None:
+    """The figure of the rows (parts A-F) as ``png``."""
+
+    def get(part: str, proc: str, q: str, key: str = "value") -> list[float]:
+        return select(rows, part, proc, q, key)
+
+    def uniq(part: str, key: str, q: str, proc: str = "vp") -> list[Any]:
+        return list(
+            dict.fromkeys(
+                r[key]
+                for r in rows
+                if r["part"] == part and r["quantity"] == q and r["process"] == proc
+            )
+        )
+
+    procs = {
+        p: SimpleNamespace(T=uniq("A", "T", "measured_w2", p)[0])
+        for p in dict.fromkeys(r["process"] for r in rows if r["part"] == "A")
+    }
+    Ns = uniq("A", "N", "measured_w2")
+    Ts = uniq("B", "T", "measured_w2")
+    Ms = uniq("C", "M", "measured_w2")
+    tt = uniq("D", "T", "kappa")
+    t_star = {p: get("D", p, "t_star")[0] for p in procs}
+    gl = uniq("D", "T", "lip_step") + [0.0]
+    lip = get("D", "vp", "lip_step")
+    NsE = uniq("E", "N", "sliced_w2")
+    tF = uniq("F", "T", "kappa_U_lower")
+    rF = uniq("F", "M", "kappa_U_lower")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(2, 4, figsize=(20, 8.5))
+    a = ax[0, 0]
+    for i, (pname, q) in enumerate(procs.items()):
+        hs = [(q.T - DELTA) / N for N in Ns]
+        a.loglog(
+            hs,
+            get("A", pname, "measured_w2"),
+            "o-",
+            color=f"C{i}",
+            label=f"{pname} measured",
+        )
+        a.loglog(
+            hs,
+            get("A", pname, "certified"),
+            "--",
+            color=f"C{i}",
+            label=f"{pname} certified",
+        )
+        a.loglog(
+            hs,
+            get("A", pname, "kremling_style"),
+            ":",
+            color=f"C{i}",
+            label=f"{pname} paper-3 style (C=1)",
+        )
+    panel(a, "a", "A: both bounds hold for the PF-ODE EI (1-D mixture)", "step h", "W2")
+    a = ax[0, 2]
+    a.semilogy(Ts, get("B", "vp", "measured_w2"), "o-", label="measured")
+    a.semilogy(Ts, get("B", "vp", "certified"), "--", label="certified total")
+    a.semilogy(Ts, get("B", "vp", "certified_init"), ":", label="certified init term")
+    panel(a, "c", "B: initialisation term vs T", "T (VP, h = 1/400)", "W2")
+    a = ax[0, 3]
+    a.loglog(Ms, get("C", "vp", "measured_w2"), "o-", label="measured (bias M)")
+    a.loglog(Ms, get("C", "vp", "certified"), "--", label="certified total")
+    a.loglog(Ms, get("C", "vp", "certified_score"), ":", label="certified score term")
+    panel(a, "d", "C: score-error term (VP, N = 400)", "score error M", "W2")
+    a = ax[1, 0]
+    for i, pname in enumerate(procs):
+        a.semilogx(
+            tt, get("D", pname, "kappa"), color=f"C{i}", label=f"{pname} kappa(t)"
+        )
+        a.axvline(t_star[pname], color=f"C{i}", ls=":")
+    a.axhline(0.0, color="k", lw=0.5)
+    a.axhline(
+        1.0,
+        color="C0",
+        lw=0.8,
+        ls="--",
+        label="VP: contraction needs kappa > 2f/g^2 = 1",
+    )
+    a.plot([], [], "k:", label="t* (dotted verticals)")
+    panel(a, "e", "D: log-concavity profile kappa(t)", "t", "kappa(t)")
+    a = ax[1, 1]
+    a.plot(gl[:-1], lip, "o-", ms=3)
+    a.axhline(1.0, color="k", lw=0.5)
+    a.axvline(t_star["vp"], color="C0", ls=":")
+    a.set_xscale("log")
+    panel(a, "f", "D: one-step Lipschitz constant (VP, T = 1, N = 50)", "t_k", "Lip_k")
+    a = ax[1, 2]
+    a.errorbar(
+        NsE,
+        get("E", "vp", "sliced_w2"),
+        yerr=2 * np.array(get("E", "vp", "sliced_w2", "se")),
+        fmt="o-",
+        label="sliced W2 (2 SE)",
+    )
+    a.errorbar(
+        NsE,
+        get("E", "vp", "gelbrich_w2"),
+        yerr=2 * np.array(get("E", "vp", "gelbrich_w2", "se")),
+        fmt="s-",
+        label="Gelbrich (2 SE)",
+    )
+    a.plot(
+        NsE,
+        get("E", "vp", "sliced_w2_exact_sample"),
+        "k:",
+        label="sliced W2 of an exact sample",
+    )
+    a.plot(NsE, get("E", "vp", "certified"), "--", label="certified W2 bound")
+    a.set_xscale("log")
+    a.set_yscale("log")
+    panel(a, "g", "E: 2-D mixture, sampled, below the bound", "steps N", "W2")
+    a = ax[1, 3]
+    for i, t in enumerate(tF):
+        lo = [
+            r["value"]
+            for r in rows
+            if r["part"] == "F" and r["T"] == t and r["quantity"] == "kappa_U_lower"
+        ]
+        es = [
+            r["value"]
+            for r in rows
+            if r["part"] == "F" and r["T"] == t and r["quantity"] == "kappa_U_estimate"
+        ]
+        a.semilogx(rF, es, "o-", ms=3, color=f"C{i}", label=f"t={t:.3f} estimate")
+        a.semilogx(rF, lo, "--", color=f"C{i}", label="  certified lower")
+    a.axhline(0.0, color="k", lw=0.5)
+    panel(a, "h", "F: weak-convexity profile of -log p_t (VP)", "r", "kappa_U(r)")
+    a = ax[0, 1]
+    for i, (pname, q) in enumerate(procs.items()):
+        hs = [(q.T - DELTA) / N for N in Ns]
+        me = np.array(get("A", pname, "measured_w2"))
+        a.loglog(
+            hs,
+            np.array(get("A", pname, "certified")) / me,
+            "o-",
+            color=f"C{i}",
+            label=f"{pname} certified / measured",
+        )
+        a.loglog(
+            hs,
+            np.array(get("A", pname, "kremling_style")) / me,
+            "s:",
+            color=f"C{i}",
+            label=f"{pname} paper-3 style / measured",
+        )
+    a.axhline(1.0, color="k", lw=0.5)
+    panel(a, "b", "A: bound / measured W2 (1 = tight)", "step h", "ratio")
+    fig.text(
+        0.5,
+        0.005,
+        "markers + solid: measured; dashed: certified bound; dotted: paper-3 "
+        "style bound (C = 1) or a term of the bound",
+        ha="center",
+        fontsize=8,
+    )
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    fig.savefig(png, dpi=120)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="examples/papers/out")
     ap.add_argument("--quick", action="store_true", help="fewer settings")
+    ap.add_argument(
+        "--replot", action="store_true", help="redraw the figure from DIR/paper3.csv"
+    )
     args = ap.parse_args()
+    if args.replot:
+        out = args.out
+        plot(
+            read_rows(os.path.join(out, "paper3.csv")), os.path.join(out, "paper3.png")
+        )
+        return
     os.makedirs(args.out, exist_ok=True)
     quick = args.quick
     n = 5000 if quick else 40_000
@@ -292,147 +467,7 @@ def main() -> None:
             f"{s0:.4f}), Gelbrich {gbv:.4f} +- {gbs:.4f}, certified W2 bound {c:.4f}"
         )
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(2, 4, figsize=(20, 8.5))
-    a = ax[0, 0]
-    for i, (pname, q) in enumerate(procs.items()):
-        hs = [(q.T - DELTA) / N for N in Ns]
-        a.loglog(
-            hs,
-            get("A", pname, "measured_w2"),
-            "o-",
-            color=f"C{i}",
-            label=f"{pname} measured",
-        )
-        a.loglog(
-            hs,
-            get("A", pname, "certified"),
-            "--",
-            color=f"C{i}",
-            label=f"{pname} certified",
-        )
-        a.loglog(
-            hs,
-            get("A", pname, "kremling_style"),
-            ":",
-            color=f"C{i}",
-            label=f"{pname} paper-3 style (C=1)",
-        )
-    a.set_xlabel("step h")
-    a.set_ylabel("W2")
-    a.set_title("A: PF-ODE EI on the 1-D mixture")
-    a.legend(fontsize=6)
-    a = ax[0, 1]
-    a.semilogy(Ts, get("B", "vp", "measured_w2"), "o-", label="measured")
-    a.semilogy(Ts, get("B", "vp", "certified"), "--", label="certified total")
-    a.semilogy(Ts, get("B", "vp", "certified_init"), ":", label="certified init term")
-    a.set_xlabel("T (VP, h = 1/400)")
-    a.set_title("B: initialisation")
-    a.legend(fontsize=7)
-    a = ax[0, 2]
-    a.loglog(Ms, get("C", "vp", "measured_w2"), "o-", label="measured (bias M)")
-    a.loglog(Ms, get("C", "vp", "certified"), "--", label="certified total")
-    a.loglog(Ms, get("C", "vp", "certified_score"), ":", label="certified score term")
-    a.set_xlabel("score error M")
-    a.set_title("C: score error (VP, N = 400)")
-    a.legend(fontsize=7)
-    a = ax[1, 0]
-    for i, pname in enumerate(procs):
-        a.semilogx(
-            tt, get("D", pname, "kappa"), color=f"C{i}", label=f"{pname} kappa(t)"
-        )
-        a.axvline(t_star[pname], color=f"C{i}", ls=":")
-    a.axhline(0.0, color="k", lw=0.5)
-    a.axhline(
-        1.0,
-        color="C0",
-        lw=0.8,
-        ls="--",
-        label="VP: contraction needs kappa > 2f/g^2 = 1",
-    )
-    a.set_xlabel("t")
-    a.set_title("D: log-concavity profile kappa(t); t* dotted")
-    a.legend(fontsize=7)
-    a = ax[1, 1]
-    a.plot(gl[:-1], lip, "o-", ms=3)
-    a.axhline(1.0, color="k", lw=0.5)
-    a.axvline(t_star["vp"], color="C0", ls=":")
-    a.set_xscale("log")
-    a.set_xlabel("t_k")
-    a.set_title("D: one-step Lipschitz constant Lip_k (VP, T = 1, N = 50)")
-    a = ax[1, 2]
-    a.errorbar(
-        NsE,
-        get("E", "vp", "sliced_w2"),
-        yerr=2 * np.array(get("E", "vp", "sliced_w2", "se")),
-        fmt="o-",
-        label="sliced W2 (2 SE)",
-    )
-    a.errorbar(
-        NsE,
-        get("E", "vp", "gelbrich_w2"),
-        yerr=2 * np.array(get("E", "vp", "gelbrich_w2", "se")),
-        fmt="s-",
-        label="Gelbrich (2 SE)",
-    )
-    a.plot(
-        NsE,
-        get("E", "vp", "sliced_w2_exact_sample"),
-        "k:",
-        label="sliced W2 of an exact sample",
-    )
-    a.plot(NsE, get("E", "vp", "certified"), "--", label="certified W2 bound")
-    a.set_xscale("log")
-    a.set_yscale("log")
-    a.set_xlabel("steps N")
-    a.set_title("E: 2-D mixture, sampled")
-    a.legend(fontsize=7)
-    a = ax[0, 3]
-    for i, t in enumerate(tF):
-        lo = [
-            r["value"]
-            for r in rows
-            if r["part"] == "F" and r["T"] == t and r["quantity"] == "kappa_U_lower"
-        ]
-        es = [
-            r["value"]
-            for r in rows
-            if r["part"] == "F" and r["T"] == t and r["quantity"] == "kappa_U_estimate"
-        ]
-        a.semilogx(rF, es, "o-", ms=3, color=f"C{i}", label=f"t={t:.3f} estimate")
-        a.semilogx(rF, lo, "--", color=f"C{i}", label="  certified lower")
-    a.axhline(0.0, color="k", lw=0.5)
-    a.set_xlabel("r")
-    a.set_title("F: weak-convexity profile kappa_U(r) of -log p_t (VP)")
-    a.legend(fontsize=6)
-    a = ax[1, 3]
-    for i, (pname, q) in enumerate(procs.items()):
-        hs = [(q.T - DELTA) / N for N in Ns]
-        me = np.array(get("A", pname, "measured_w2"))
-        a.loglog(
-            hs,
-            np.array(get("A", pname, "certified")) / me,
-            "o-",
-            color=f"C{i}",
-            label=f"{pname} certified / measured",
-        )
-        a.loglog(
-            hs,
-            np.array(get("A", pname, "kremling_style")) / me,
-            "s:",
-            color=f"C{i}",
-            label=f"{pname} paper-3 style / measured",
-        )
-    a.axhline(1.0, color="k", lw=0.5)
-    a.set_xlabel("step h")
-    a.set_title("A: bound / measured W2 (1 = tight)")
-    a.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "paper3.png"), dpi=120)
+    plot(rows, os.path.join(args.out, "paper3.png"))
     print(f"wrote {path} and paper3.png")
 
 
