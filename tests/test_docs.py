@@ -151,3 +151,18 @@ def test_build_requirements_are_pyprojects():
     for cmd in cmds:
         assert cmd.startswith("pip install -r build-requirements.txt && ")
         assert "--no-build-isolation" in cmd
+
+
+def test_api_reference_lists_every_public_module():
+    import pkgutil
+
+    import scorelab
+
+    api = (ROOT / "docs" / "api.rst").read_text()
+    public = {
+        m.name
+        for m in pkgutil.iter_modules(scorelab.__path__)
+        if not m.name.startswith("_") and m.name not in ("cli",)
+    }
+    missing = sorted(n for n in public if f"automodule:: scorelab.{n}\n" not in api)
+    assert not missing, f"docs/api.rst lacks: {missing}"
