@@ -356,9 +356,13 @@ class _Spectral:
     lin_scalar: FloatArray | None
     bias: FloatArray | None
     def score(self, c: int) -> tuple[FloatArray, FloatArray]:
-        """``(Ms, v)`` per direction at score evaluation c (:func:`_affine_score`)."""
-        P = float(self.P[c])
-        Ms = np.divide(-1.0, (P * P) * self.lam + float(self.N[c]))
+        """``(Ms, v)`` per direction at score evaluation c (:func:`_affine_score`).
+
+        ``P``, ``N`` (and the error terms) may hold differentiable scalars
+        (:mod:`scorelab._adjoint`) instead of floats; the arithmetic is the same.
+        """
+        P, Nc = _scalar(self.P[c]), _scalar(self.N[c])
+        Ms = -1.0 / ((P * P) * self.lam + Nc)
         v = Ms * ((-P) * self.mu0)  # = C_c^{-1} P mu0, exactly
         if self.lin is not None:
             Ms = Ms + self.lin[c]
@@ -367,6 +371,11 @@ class _Spectral:
         if self.bias is not None:
             v = v + self.bias[c]
         return Ms, v
+
+
+def _scalar(x: Any) -> Any:
+    """A NumPy scalar as a Python float (faster arithmetic); anything else as is."""
+    return float(x) if isinstance(x, np.floating) else x
 
 
 def _spectral_setup(
@@ -446,12 +455,37 @@ def _axpy(acc: _Form, c: Any, f: _Form) -> None:
         acc[key] = acc[key] + term if key in acc else term
 
 
-def _spectral_step(tab: Tableau, sp: _Spectral, k: int) -> list[_Form]:
+#: Reads a table coefficient of step k: ``coef(name, k, index)`` with name one of
+#: "Y", "B", "E", "C" and index the entry's position after k, as a float (0.0 for
+#: an absent term) or a differentiable scalar (:mod:`scorelab._adjoint`).
+Coef = Any
+
+
+def _table_coef(tab: Tableau) -> Coef:
+    """The coefficients of ``tab`` as floats (m = 1)."""
+    arrays = {"Y": tab.Y, "B": tab.B, "E": tab.E, "C": tab.C}
+
+    def coef(name: str, k: int, index: tuple[int, ...]) -> Any:
+        return float(arrays[name][(k, *index)][0, 0])
+
+    return coef
+
+
+def _is_zero(c: Any) -> bool:
+    return isinstance(c, float) and c == 0.0
+
+
+def _spectral_step(
+    tab: Tableau, sp: _Spectral, k: int, coef: Coef = None
+) -> list[_Form]:
     """Step k as affine forms of the new registers ``(x', kept scores)``.
 
     The m = 1 form of :func:`_step_map`, per direction, with the coefficients
-    that are the same for all directions kept as floats.
+    that are the same for all directions kept as floats. ``coef`` reads the
+    table's coefficients (default: :func:`_table_coef`).
     """
+    if coef is None:
+        coef = _table_coef(tab)
     H, S = tab.history, tab.stages
     ys: list[_Form] = [{("z", 0): 1.0}]
     scores: dict[int, _Form] = {}
@@ -469,16 +503,16 @@ def _spectral_step(tab: Tableau, sp: _Spectral, k: int) -> list[_Form]:
     for j in range(1, S + 1):
         y: _Form = {}
         for i in range(j):
-            for coef, src in ((tab.Y[k, j - 1, i], ys), (tab.B[k, j - 1, i], scores)):
-                cf = float(coef[0, 0])
-                if cf != 0.0:
+            for name, src in (("Y", ys), ("B", scores)):
+                cf = coef(name, k, (j - 1, i))
+                if not _is_zero(cf):
                     _axpy(y, cf, src[i])
         for h in range(H):
-            ch = float(tab.E[k, j - 1, h][0, 0])
-            if ch != 0.0:
+            ch = coef("E", k, (j - 1, h))
+            if not _is_zero(ch):
                 _axpy(y, ch, {("z", 1 + h): 1.0})
-        cn = float(tab.C[k, j - 1][0, 0])
-        if cn != 0.0:
+        cn = coef("C", k, (j - 1,))
+        if not _is_zero(cn):
             _axpy(y, cn, {("xi", j - 1): 1.0})
         if j < S:
             ys.append(y)
@@ -496,21 +530,18 @@ def _spectral_step(tab: Tableau, sp: _Spectral, k: int) -> list[_Form]:
     return new
 
 
-def _spectral_law(
-    tab: Tableau,
-    sp: _Spectral,
-    check_each: bool = False,
-    path: tuple[FloatArray, FloatArray] | None = None,
-) -> Gaussian:
-    """Run the per-eigenvalue recursion; the output law as a spectral Gaussian.
+def _forward_moments(
+    tab: Tableau, sp: _Spectral, coef: Coef = None
+) -> Any:
+    """The forward recursion on the registers' moments, one step at a time.
 
-    Means ``mu[j]`` and covariances ``Sig[(j, l)]`` (j <= l) of the registers are
-    arrays over the directions. Non-finite values propagate (NaN is sticky), so
-    finiteness is checked at the end; the recursion is then rerun with
-    ``check_each`` to name the step. With ``path = (means, variances)``, arrays
-    (N + 1, d), row k receives the position's mean (in the basis coordinates)
-    and variances after k steps.
+    Yields ``(k, mu, Sig)`` before the first step (k = 0) and after every step
+    (k = 1..N): means ``mu[j]`` and covariances ``Sig[(j, l)]`` (j <= l) of the
+    registers, arrays over the directions (or differentiable values, with a
+    differentiable ``coef``). Non-finite values propagate (NaN is sticky).
     """
+    if coef is None:
+        coef = _table_coef(tab)
     Z = 1 + tab.history
     d = sp.init_mean.shape[0]
     zero = np.zeros(d)
@@ -519,47 +550,62 @@ def _spectral_law(
         (j, ll): zero for j in range(Z) for ll in range(j, Z)
     }
     Sig[0, 0] = sp.init_var
+    yield 0, mu, Sig
+    for k in range(tab.steps):
+        new = _spectral_step(tab, sp, k, coef)
+        zs = [{key[1]: c for key, c in f.items() if key[0] == "z"} for f in new]
+        xs = [{key[1]: c for key, c in f.items() if key[0] == "xi"} for f in new]
+        mu_new: list[Any] = []
+        for f, z in zip(new, zs):
+            acc = f.get(_ONE, 0.0)
+            for j, c in z.items():
+                acc = acc + _mul(c, mu[j])
+            mu_new.append(acc if not isinstance(acc, float) else np.full(d, acc))
+        Sig_new: dict[tuple[int, int], Any] = {}
+        for i in range(Z):
+            # row i of A Sig: T[q] = sum_j A[i, j] Sig[j, q]
+            T: dict[int, Any] = {}
+            for j, c in zs[i].items():
+                for q in range(Z):
+                    term = _mul(c, Sig[min(j, q), max(j, q)])
+                    T[q] = T[q] + term if q in T else term
+            for ll in range(i, Z):
+                terms = [_mul(c, T[q]) for q, c in zs[ll].items() if q in T]
+                terms += [
+                    _mul(c, xs[ll][s_]) for s_, c in xs[i].items() if s_ in xs[ll]
+                ]
+                acc = terms[0] if terms else zero
+                for term in terms[1:]:
+                    acc = acc + term
+                Sig_new[i, ll] = acc if not isinstance(acc, float) else zero + acc
+        mu, Sig = mu_new, Sig_new
+        yield k + 1, mu, Sig
 
-    def finite() -> bool:
+
+def _spectral_law(
+    tab: Tableau,
+    sp: _Spectral,
+    check_each: bool = False,
+    path: tuple[FloatArray, FloatArray] | None = None,
+) -> Gaussian:
+    """Run the per-eigenvalue recursion; the output law as a spectral Gaussian.
+
+    :func:`_forward_moments` with checks: finiteness is checked at the end; the
+    recursion is then rerun with ``check_each`` to name the step. With ``path =
+    (means, variances)``, arrays (N + 1, d), row k receives the position's mean
+    (in the basis coordinates) and variances after k steps.
+    """
+
+    def finite(mu: list[Any], Sig: dict[tuple[int, int], Any]) -> bool:
         return all(np.all(np.isfinite(a)) for a in (*mu, *Sig.values()))
 
-    if path is not None:
-        path[0][0], path[1][0] = mu[0], Sig[0, 0]
-
     with np.errstate(over="ignore", invalid="ignore"):  # checked below
-        for k in range(tab.steps):
-            new = _spectral_step(tab, sp, k)
-            zs = [{key[1]: c for key, c in f.items() if key[0] == "z"} for f in new]
-            xs = [{key[1]: c for key, c in f.items() if key[0] == "xi"} for f in new]
-            mu_new: list[Any] = []
-            for f, z in zip(new, zs):
-                acc = f.get(_ONE, 0.0)
-                for j, c in z.items():
-                    acc = acc + _mul(c, mu[j])
-                mu_new.append(acc if not isinstance(acc, float) else np.full(d, acc))
-            Sig_new: dict[tuple[int, int], Any] = {}
-            for i in range(Z):
-                # row i of A Sig: T[q] = sum_j A[i, j] Sig[j, q]
-                T: dict[int, Any] = {}
-                for j, c in zs[i].items():
-                    for q in range(Z):
-                        term = _mul(c, Sig[min(j, q), max(j, q)])
-                        T[q] = T[q] + term if q in T else term
-                for ll in range(i, Z):
-                    terms = [_mul(c, T[q]) for q, c in zs[ll].items() if q in T]
-                    terms += [
-                        _mul(c, xs[ll][s_]) for s_, c in xs[i].items() if s_ in xs[ll]
-                    ]
-                    acc = terms[0] if terms else zero
-                    for term in terms[1:]:
-                        acc = acc + term
-                    Sig_new[i, ll] = acc if not isinstance(acc, float) else zero + acc
-            mu, Sig = mu_new, Sig_new
+        for k, mu, Sig in _forward_moments(tab, sp):
             if path is not None:
-                path[0][k + 1], path[1][k + 1] = mu[0], Sig[0, 0]
-            if check_each and not finite():
-                _non_finite(tab, k)
-    if not finite() and not check_each:
+                path[0][k], path[1][k] = mu[0], Sig[0, 0]
+            if check_each and k > 0 and not finite(mu, Sig):
+                _non_finite(tab, k - 1)
+    if not finite(mu, Sig) and not check_each:
         _spectral_law(tab, sp, check_each=True)
         _non_finite(tab, tab.steps - 1)  # not reached: the rerun raises
     mean = mu[0] if sp.Q is None else sp.Q @ mu[0]
@@ -664,17 +710,33 @@ def _spectral_final(tab: Tableau, sp: _Spectral) -> Gaussian:
     \sum_k \sum_s (r_{k+1}^\top G_{k, s})^2`. A non-finite result falls back
     to the forward recursion (:func:`_spectral_law`), which names the step.
     """
+    mean, var = _final_moments(tab, sp)
+    d = sp.init_mean.shape[0]
+    mean = np.broadcast_to(np.asarray(mean, dtype=np.float64), (d,))
+    var = np.broadcast_to(np.asarray(var, dtype=np.float64), (d,))
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
+        return _spectral_law(tab, sp)
+    out_mean = mean.copy() if sp.Q is None else sp.Q @ mean
+    return Gaussian.from_spectrum(np.maximum(var, 0.0), sp.Q, out_mean)
+
+
+def _final_moments(tab: Tableau, sp: _Spectral, coef: Coef = None) -> tuple[Any, Any]:
+    """Mean (basis coordinates) and variances of the output, by the adjoint
+    recursion of :func:`_spectral_final` (floats, arrays (d,) or differentiable
+    values with a differentiable ``coef``; not checked for finiteness)."""
+    if coef is None:
+        coef = _table_coef(tab)
     Z = 1 + tab.history
     r: list[Any] = [1.0] + [0.0] * (Z - 1)
     mean_acc: Any = 0.0
     var_acc: Any = 0.0
-    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+    with np.errstate(over="ignore", invalid="ignore"):  # checked by the caller
         for k in range(tab.steps - 1, -1, -1):
-            new = _spectral_step(tab, sp, k)
+            new = _spectral_step(tab, sp, k, coef)
             r_old: dict[int, Any] = {}
             noise: dict[int, Any] = {}
             for ri, f in zip(r, new):
-                if isinstance(ri, float) and ri == 0.0:
+                if _is_zero(ri):
                     continue
                 for key, c in f.items():
                     term = _mul(ri, c)
@@ -691,13 +753,7 @@ def _spectral_final(tab: Tableau, sp: _Spectral) -> Gaussian:
             r = [r_old.get(j, 0.0) for j in range(Z)]
         mean = _mul(r[0], sp.init_mean) + mean_acc
         var = _mul(r[0] * r[0], sp.init_var) + var_acc
-    d = sp.init_mean.shape[0]
-    mean = np.broadcast_to(np.asarray(mean, dtype=np.float64), (d,))
-    var = np.broadcast_to(np.asarray(var, dtype=np.float64), (d,))
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
-        return _spectral_law(tab, sp)
-    out_mean = mean.copy() if sp.Q is None else sp.Q @ mean
-    return Gaussian.from_spectrum(np.maximum(var, 0.0), sp.Q, out_mean)
+    return mean, var
 
 
 def _non_finite(tab: Tableau, k: int) -> None:
