@@ -92,6 +92,7 @@ Package layout: :mod:`~scorelab.study.schema` (columns, canonical hashing,
 :class:`StudyError`), :mod:`~scorelab.study.presets` (target presets, registries,
 cached builders), :mod:`~scorelab.study.parse` (the study-file parser),
 :mod:`~scorelab.study.tasks` (:class:`Task`, :func:`run_task`),
+:mod:`~scorelab.study.optimized` (optimised grids of cells and their cache),
 :mod:`~scorelab.study.reference` (the study-file reference),
 :mod:`~scorelab.study.results` (:class:`ResultTable`, its I/O and aggregation, the
 resumable store) and :mod:`~scorelab.study.execution` (progress, Dask); this module

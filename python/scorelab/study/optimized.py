@@ -194,7 +194,15 @@ def check_cell(spec: Mapping[str, Any], label: str = "") -> None:
     start = spec["grid"]["start"]
     if start != "best":
         grid(start, spec["steps"], process=process, delta=spec["delta"])
-    _optimize(spec, 1, "uniform", 1, label)
+    try:
+        _optimize(spec, 1, "uniform", 1, label)
+    except (ValueError, TypeError) as exc:
+        if "Gaussian target" in str(exc) and "fit" in str(exc):
+            raise
+        raise type(exc)(
+            f"the objective of the optimized grid (an exact law on the cell's "
+            f"Gaussian) cannot be evaluated: {exc}"
+        ) from None
 
 
 def cache_key(spec: Mapping[str, Any]) -> dict[str, Any]:
