@@ -33,7 +33,24 @@ from typing import Any
 from .presets import _build_error, _build_process, _build_target, _cached
 from .schema import _canon_json
 
-__all__ = ["DEFAULTS", "FITS", "KIND", "OPTIONS", "cache_key", "cell_grid"]
+__all__ = [
+    "DEFAULTS",
+    "FITS",
+    "KIND",
+    "OPTIONS",
+    "OptionError",
+    "cache_dir_of",
+    "cache_key",
+    "cell_grid",
+    "check_cell",
+    "compute",
+    "dask_prepare",
+    "digest",
+    "grid_spec",
+    "is_optimized",
+    "lookup",
+    "save",
+]
 
 #: The grid kind of an optimised grid in a study file.
 KIND = "optimized"
@@ -117,7 +134,10 @@ def grid_spec(opts: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise OptionError(k, f"expected an integer >= 1, got {v!r}")
         elif v not in values:
-            raise OptionError(k, f"unknown {k} {v!r}", values)
+            hint = ""
+            if k == "objective" and v in allowed["metric"]:  # type: ignore[operator]
+                hint = f' (the error measure is an option of its own: metric = "{v}")'
+            raise OptionError(k, f"unknown {k} {v!r}{hint}", values)
     if spec["objective"] != "final" and spec["metric"] != "w2":
         raise OptionError(
             "metric",
