@@ -83,7 +83,9 @@ the same output skips the finished cells (those in ``OUT.parts/`` or already in
 ``OUT``, where a task counts only when all of its ``task_rows`` rows are present
 and parse), so a run killed at any point (even by SIGKILL) resumes with no lost,
 duplicated or corrupted rows; the final table equals an uninterrupted run's
-(timing columns aside). ``OUT`` may hold rows of other studies (column
+(timing columns aside). Optimised grids (``{kind = "optimized"}``) are kept
+in ``OUT.grids/``, one file per key, and read by later runs
+(:mod:`~scorelab.study.optimized`). ``OUT`` may hold rows of other studies (column
 ``study``): they are kept, in their order. A file that is not a result table, or
 rows of this study whose tasks it no longer has, are refused with
 :class:`StudyError` unless ``overwrite=True``.

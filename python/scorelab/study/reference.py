@@ -313,8 +313,9 @@ KEYS: tuple[Key, ...] = (
         "the process's T (set T in the process's table). Each grid is "
         "computed once per key (target, process, scheme, steps, T, delta, "
         "init, score error, options): in memory, and in the folder "
-        "`OUT.grids/` next to the output (`<sha256 of the key>.json`), which "
-        "reruns, and the Dask client before submitting cells, read. The rows "
+        "`OUT.grids/` next to the output (`<sha256 of the key>.json`; kept "
+        "after the run, delete it to recompute), which reruns, and the Dask "
+        "client before submitting cells, read. The rows "
         "of a study with optimised grids get the columns "
         + ", ".join(f"`{c}`" for c in GRID_COLUMNS)
         + " (the times as a JSON list, the start family, the objective at the "
