@@ -64,7 +64,7 @@ from ._validate import check_int, check_positive, check_process, check_real
 if TYPE_CHECKING:
     from .processes import Process
 
-__all__ = ["GRID_KINDS", "grid", "validate_grid"]
+__all__ = ["GRID_KINDS", "GRID_KIND_OPTIONS", "grid", "validate_grid"]
 
 #: Names of the built-in grid kinds accepted by :func:`grid`.
 GRID_KINDS: tuple[str, ...] = (
@@ -81,6 +81,16 @@ GRID_KINDS: tuple[str, ...] = (
 _NEEDS_PROCESS = ("logsnr", "karras", "ays", "cosine")
 _DEFAULT_RHO = {"karras": 7.0, "power": 2.0}
 _ALLOW_ZERO = ("uniform", "power", "quadratic")
+
+#: Keyword options of :func:`grid` per kind (``rho``: the exponent of
+#: ``karras`` and ``power``; ``c``: the data standard deviation of ``ays``);
+#: a kind not listed takes none. Study files accept exactly these options
+#: (:data:`scorelab.study.parse.GRID_OPTIONS`).
+GRID_KIND_OPTIONS: dict[str, tuple[str, ...]] = {
+    "karras": ("rho",),
+    "power": ("rho",),
+    "ays": ("c",),
+}
 
 
 def _steps_for_nfe(

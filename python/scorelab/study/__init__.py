@@ -83,7 +83,9 @@ the same output skips the finished cells (those in ``OUT.parts/`` or already in
 ``OUT``, where a task counts only when all of its ``task_rows`` rows are present
 and parse), so a run killed at any point (even by SIGKILL) resumes with no lost,
 duplicated or corrupted rows; the final table equals an uninterrupted run's
-(timing columns aside). ``OUT`` may hold rows of other studies (column
+(timing columns aside). Optimised grids (``{kind = "optimized"}``) are kept
+in ``OUT.grids/``, one file per key, and read by later runs
+(:mod:`~scorelab.study.optimized`). ``OUT`` may hold rows of other studies (column
 ``study``): they are kept, in their order. A file that is not a result table, or
 rows of this study whose tasks it no longer has, are refused with
 :class:`StudyError` unless ``overwrite=True``.
@@ -92,6 +94,7 @@ Package layout: :mod:`~scorelab.study.schema` (columns, canonical hashing,
 :class:`StudyError`), :mod:`~scorelab.study.presets` (target presets, registries,
 cached builders), :mod:`~scorelab.study.parse` (the study-file parser),
 :mod:`~scorelab.study.tasks` (:class:`Task`, :func:`run_task`),
+:mod:`~scorelab.study.optimized` (optimised grids of cells and their cache),
 :mod:`~scorelab.study.reference` (the study-file reference),
 :mod:`~scorelab.study.results` (:class:`ResultTable`, its I/O and aggregation, the
 resumable store) and :mod:`~scorelab.study.execution` (progress, Dask); this module
@@ -107,7 +110,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import optimized
 from .execution import _dask_results, _Progress, check_dask, dask_client
+from .optimized import is_optimized
 from .parse import MAX_CELLS, PLOT_KEYS, SETTING_KEYS, _Parser
 from .presets import make_target
 from .results import (
@@ -125,6 +130,7 @@ from .schema import (
     COLUMNS,
     EMPIRICAL_METRICS,
     EXACT_METRICS,
+    GRID_COLUMNS,
     INITS,
     OUTPUT_SUFFIXES,
     REFERENCES,
@@ -424,8 +430,9 @@ class Study:
                     f"already finished in {out}"
                 )
             bar = _Progress(len(tasks), len(tasks) - len(pending), progress, self.name)
+            grids = None if out is None else optimized.cache_dir_of(out)
             try:
-                for task, rows in self._execute(pending, dask):
+                for task, rows in self._execute(pending, dask, grids):
                     if store is not None:
                         store.write_part(task.id, rows)
                     done[task.id] = rows
@@ -437,7 +444,10 @@ class Study:
                     nfe = task_nfe(t)
                     for r in done[t.id]:
                         r["nfe"] = nfe
-            table = ResultTable([r for t in tasks for r in done[t.id]], list(COLUMNS))
+            columns = list(COLUMNS)
+            if any(is_optimized(t.spec) for t in tasks):
+                columns += GRID_COLUMNS
+            table = ResultTable([r for t in tasks for r in done[t.id]], columns)
             if store is not None:
                 store.finish(table)
         finally:
@@ -446,15 +456,36 @@ class Study:
         return table
 
     def _execute(
-        self, tasks: Sequence[Task], dask: Any
+        self, tasks: Sequence[Task], dask: Any, grids: Path | None = None
     ) -> Iterator[tuple[Task, list[dict[str, Any]]]]:
+        """Rows of each task; ``grids``: the cache folder of optimised grids
+        (:mod:`scorelab.study.optimized`), each computed once per key."""
         if not tasks:
             return
         if dask is None:
             for t in tasks:  # run_task looked up here: tests patch scorelab.study
+                if is_optimized(t.spec):
+                    t = dataclasses.replace(
+                        t, optimized=optimized.cell_grid(t.spec, grids)
+                    )
                 yield t, run_task(t)
         elif isinstance(dask, str):
             with dask_client(dask) as client:
-                yield from _dask_results(client, tasks)
+                yield from _dask_results(client, _with_grids(client, tasks, grids))
         else:
-            yield from _dask_results(dask, tasks)
+            yield from _dask_results(dask, _with_grids(dask, tasks, grids))
+
+
+def _with_grids(client: Any, tasks: Sequence[Task], grids: Path | None) -> list[Task]:
+    """The tasks with their optimised grids, each missing key computed once on
+    the cluster (:func:`scorelab.study.optimized.dask_prepare`)."""
+    opt = [t for t in tasks if is_optimized(t.spec)]
+    if not opt:
+        return list(tasks)
+    entries = optimized.dask_prepare(client, [t.spec for t in opt], grids)
+    return [
+        dataclasses.replace(t, optimized=entries[optimized.digest(t.spec)])
+        if is_optimized(t.spec)
+        else t
+        for t in tasks
+    ]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import optimized
 from .presets import (
     _PRESETS,
     _bounds_module,
@@ -123,18 +124,24 @@ DEFAULT_DELTA = 1e-3
 
 
 def _grid_options() -> dict[str, tuple[str, ...]]:
-    from ..grids import _DEFAULT_RHO, GRID_KINDS
+    from ..grids import GRID_KIND_OPTIONS, GRID_KINDS
 
     out: dict[str, tuple[str, ...]] = {
-        k: ("rho",) if k in _DEFAULT_RHO else () for k in GRID_KINDS
+        k: tuple(GRID_KIND_OPTIONS.get(k, ())) for k in GRID_KINDS
     }
     out["explicit"] = ("times",)
+    out[optimized.KIND] = optimized.OPTIONS
     return out
 
 
-#: Grid kinds of a study and the options of each (``rho``: the exponent of
-#: ``karras`` and ``power``; ``times``: the times of an explicit grid).
+#: Grid kinds of a study and the options of each: the keyword options of
+#: :func:`scorelab.grid` per kind (:data:`scorelab.grids.GRID_KIND_OPTIONS`,
+#: e.g. ``rho`` of ``karras`` and ``power``, ``c`` of ``ays``), ``times`` of an
+#: explicit grid, and those of an optimised grid
+#: (:data:`scorelab.study.optimized.OPTIONS`).
 GRID_OPTIONS: dict[str, tuple[str, ...]] = _grid_options()
+#: Numeric grid options that must be > 0 (others are checked by ``grid``).
+_POSITIVE_GRID_OPTIONS: tuple[str, ...] = ("rho", "c")
 
 
 def _is_times(v: Any) -> bool:
@@ -289,6 +296,24 @@ def _cell_objects(cell: Mapping[str, _Choice]) -> tuple[Any, Any, int, float, fl
     return target, process, steps, T, DEFAULT_DELTA if delta is None else delta
 
 
+def _cell_spec(
+    cell: Mapping[str, _Choice], steps: int, T: float, delta: float, n: int
+) -> dict[str, Any]:
+    """A cell's canonical settings (:attr:`Task.spec`)."""
+    return {
+        "target": cell["targets"].spec,
+        "process": cell["processes"].spec,
+        "scheme": cell["schemes"].spec,
+        "grid": cell["grids"].spec,
+        "steps": steps,
+        "T": T,
+        "delta": delta,
+        "score_error": cell["score_errors"].spec,
+        "init": cell["init"].spec,
+        "n": n,
+    }
+
+
 def cell_tasks(
     cell: Mapping[str, _Choice],
     metrics: list[dict[str, Any]],
@@ -307,22 +332,8 @@ def cell_tasks(
     tch = cell["targets"]
     target, _, steps, T, delta = _cell_objects(cell)
     mc = [m for m in metrics if m["kind"] == "mc"]
-    grid_spec = cell["grids"].spec
-    scheme_spec = cell["schemes"].spec
-    err_spec = cell["score_errors"].spec
     n = cell["n"].spec if mc else 0
-    spec = {
-        "target": tch.spec,
-        "process": cell["processes"].spec,
-        "scheme": scheme_spec,
-        "grid": grid_spec,
-        "steps": steps,
-        "T": T,
-        "delta": delta,
-        "score_error": err_spec,
-        "init": cell["init"].spec,
-        "n": n,
-    }
+    spec = _cell_spec(cell, steps, T, delta, n)
     labels = {
         "target": tch.label,
         "dim": int(target.dim),
@@ -865,10 +876,20 @@ class _Parser:
                     f"#{_digest(spec['times']).hex()[:8]})"
                 )
             return self.unique("grids", _Choice(label or auto, spec))
+        if kind == optimized.KIND:
+            try:
+                spec = optimized.grid_spec(opts)
+            except optimized.OptionError as exc:
+                raise self.err(
+                    _join(path, exc.key), str(exc), exc.allowed, got=opts.get(exc.key)
+                ) from None
+            return self.unique("grids", _Choice(label or _call_label(kind, opts), spec))
         for o, val in opts.items():
             if isinstance(val, bool) or not isinstance(val, (int, float)):
                 raise self.err(_join(path, o), f"expected a number, got {val!r}")
-            if not (math.isfinite(val) and val > 0):  # rho
+            if not math.isfinite(val):
+                raise self.err(_join(path, o), f"must be finite, got {val!r}")
+            if o in _POSITIVE_GRID_OPTIONS and not val > 0:
                 raise self.err(_join(path, o), f"must be finite and > 0, got {val!r}")
         spec = {"kind": kind, **{k: float(x) for k, x in opts.items()}}
         return self.unique("grids", _Choice(label or _call_label(kind, opts), spec))
@@ -1096,12 +1117,19 @@ class _Parser:
             f"scheme {cell['schemes'].label!r}, grid {cell['grids'].label!r}, "
             f"steps {steps}, T {T:g}, delta {delta:g}"
         )
-        # grid (cheap, checked per cell)
+        # grid (cheap, checked per cell; an optimised grid is not optimised here)
         gkey = _canon_json([cell["processes"].spec, grid_spec, steps, T, delta])
+        if grid_spec["kind"] == optimized.KIND:
+            gkey = _canon_json(["optimized", _cell_spec(cell, steps, T, delta, 0)])
         if gkey not in checked:
             checked.add(gkey)
             try:
-                _grid_times(process, grid_spec, steps, T, delta)
+                if grid_spec["kind"] == optimized.KIND:
+                    optimized.check_cell(
+                        _cell_spec(cell, steps, T, delta, 0), tch.label
+                    )
+                else:
+                    _grid_times(process, grid_spec, steps, T, delta)
             except (ValueError, TypeError) as exc:
                 raise self.err(
                     self.kp(where, "grids"), f"cannot build the grid for {desc}: {exc}"

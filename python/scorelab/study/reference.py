@@ -14,6 +14,8 @@ import difflib
 import inspect
 from collections.abc import Callable, Sequence
 
+from .schema import GRID_COLUMNS
+
 __all__ = ["EXAMPLES", "KEYS", "Key", "explain", "key_names", "markdown"]
 
 
@@ -81,6 +83,15 @@ def _grids() -> list[str]:
     from .parse import GRID_OPTIONS
 
     return [f"{k} ({', '.join(v)})" if v else k for k, v in GRID_OPTIONS.items()]
+
+
+def _optimized() -> list[str]:
+    from .optimized import _allowed
+
+    return [
+        f"{k} ({', '.join(v)})" if v else f"{k} (integer >= 1)"
+        for k, v in _allowed().items()
+    ]
 
 
 def _metrics() -> list[str]:
@@ -271,16 +282,47 @@ KEYS: tuple[Key, ...] = (
         "grids",
         "string, table `{kind, OPTION = ..., label}`, or a list of times",
         '"uniform"',
-        "Time grids: a kind (options in parentheses; `rho` is the exponent "
-        "of `karras` and `power`), or an explicit grid: a decreasing list of "
+        "Time grids: a kind (options in parentheses: the keyword options of "
+        "`scorelab.grid`; `rho` is the exponent of `karras` and `power`, `c` "
+        "the data standard deviation of `ays`), an optimised grid "
+        '(`kind = "optimized"`, see `grids.optimized`), or an explicit grid: '
+        "a decreasing list of "
         'times T = t_0 > ... > t_N >= 0, or `{kind = "explicit", times = '
         "[...]}`. An explicit grid fixes steps, T and delta (give none of them, "
         "or the same values; put explicit grids in a `[[sweep]]` of their own "
         "when other grids take `steps`); it may end at 0 for the schemes that "
         "accept t_N = 0. A list of lists is several explicit grids. " + _LIST,
         _grids,
-        'grids = ["logsnr", {kind = "karras", rho = 7}]\n'
+        'grids = ["logsnr", {kind = "karras", rho = 7}, {kind = "ays", c = 0.5}]\n'
         "# or one explicit grid (no steps):\n# grids = [1.0, 0.5, 0.1, 1e-3]",
+    ),
+    Key(
+        "grids.optimized",
+        "table `{kind = \"optimized\", objective, metric, start, maxiter, fit, "
+        "label}`",
+        '`objective = "final"`, `metric = "w2"`, `start = "best"`, `maxiter` '
+        "that of `optimize_grid`, no `fit`",
+        "The grid `scorelab.schedules.optimize_grid` finds for the cell's own "
+        "Gaussian target, process, scheme (with its options), steps, delta, "
+        "init and score error: `objective` (`final`: the final law's `metric`, "
+        "`w2` or `kl`; `profile`/`profile-max`: mean/max W2 over the time "
+        "profile), `start` (a grid kind, or `best`: the best family, so never "
+        'worse than it), `maxiter`. A Gaussian mixture target needs `fit = '
+        '"moments"`: the grid is optimised on the Gaussian with the '
+        "mixture's mean and covariance and used on the mixture. It starts at "
+        "the process's T (set T in the process's table). Each grid is "
+        "computed once per key (target, process, scheme, steps, T, delta, "
+        "init, score error, options): in memory, and in the folder "
+        "`OUT.grids/` next to the output (`<sha256 of the key>.json`; kept "
+        "after the run, delete it to recompute), which reruns, and the Dask "
+        "client before submitting cells, read. The rows "
+        "of a study with optimised grids get the columns "
+        + ", ".join(f"`{c}`" for c in GRID_COLUMNS)
+        + " (the times as a JSON list, the start family, the objective at the "
+        "start and at the optimised grid).",
+        _optimized,
+        'grids = [{kind = "optimized", objective = "final", metric = "w2", '
+        'start = "best", fit = "moments"}]',
     ),
     Key(
         "steps",
@@ -407,7 +449,10 @@ KEYS: tuple[Key, ...] = (
         "columns",
         "(output)",
         "-",
-        "The columns of a result table: one row per (cell, replicate, metric).",
+        "The columns of a result table: one row per (cell, replicate, metric); "
+        "a study with an optimised grid adds "
+        + ", ".join(f"`{c}`" for c in GRID_COLUMNS)
+        + " after them.",
         _columns,
     ),
 )
@@ -506,6 +551,28 @@ metrics = ["w2", {name = "w2", label = "w2_data", reference = "data"}]
 
 [targets]
 img = {spectrum = "power-law", dim = 3072, alpha = 1.2}
+""",
+    ),
+    (
+        "Optimised grids on a Gaussian and on a mixture",
+        """name = "optimized"
+schemes = ["ei-sde", "dpm-solver++-2m"]
+steps = [5, 10]
+n = 20000
+
+[targets]
+g = "gaussian-10d-aniso"
+ring = "gmm-2d-8"
+
+[[sweep]]                      # exact W2 of the grid optimised for W2
+targets = ["g"]
+grids = ["logsnr", {kind = "ays", c = 0.5}, {kind = "optimized", maxiter = 20}]
+metrics = ["w2"]
+
+[[sweep]]                      # the mixture under the grid of its moment fit
+targets = ["ring"]
+grids = ["logsnr", {kind = "optimized", fit = "moments", label = "opt-moments"}]
+metrics = ["sliced_w2"]
 """,
     ),
 )

@@ -19,6 +19,7 @@ from .schema import (
     _FLOAT_COLUMNS,
     _INT_COLUMNS,
     COLUMNS,
+    GRID_COLUMNS,
     LINKED_COLUMNS,
     OPTIONAL_COLUMNS,
     OUTPUT_SUFFIXES,
@@ -316,6 +317,22 @@ def write_results(
             tmp.unlink()
 
 
+def _study_row(r: Mapping[str, Any], strict: bool = False) -> dict[str, Any]:
+    """A stored row of this study: the :data:`COLUMNS` (``strict``: each one
+    present, except :data:`OPTIONAL_COLUMNS`), then the :data:`GRID_COLUMNS`
+    that hold a value (empty cells, None and NaN are left out, as in the rows
+    :func:`~scorelab.study.run_task` returns)."""
+    out = {
+        c: r[c] if strict and c not in OPTIONAL_COLUMNS else r.get(c) for c in COLUMNS
+    }
+    for c in GRID_COLUMNS:
+        v = r.get(c)
+        if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+            continue
+        out[c] = v
+    return out
+
+
 class _NotATable(Exception):
     """A file at the output path that is not a scorelab result table."""
 
@@ -552,7 +569,7 @@ class _Store:
             for tid, rs in mine.items():
                 counts = {r.get("task_rows") for r in rs}
                 if counts == {len(rs)}:
-                    done[tid] = [{c: r.get(c) for c in COLUMNS} for r in rs]
+                    done[tid] = [_study_row(r) for r in rs]
                 elif None in counts:
                     unverifiable += 1
                 else:
@@ -577,10 +594,7 @@ class _Store:
                 rows_ = payload["rows"]
                 if p.stem != tid or not isinstance(rows_, list) or not rows_:
                     raise ValueError("inconsistent part file")
-                rows_ = [
-                    {c: r.get(c) if c in OPTIONAL_COLUMNS else r[c] for c in COLUMNS}
-                    for r in rows_
-                ]
+                rows_ = [_study_row(r, strict=True) for r in rows_]
                 if any(r["task_rows"] != len(rows_) for r in rows_):
                     raise ValueError("incomplete part file")
             except Exception:
@@ -611,7 +625,8 @@ class _Store:
             *table.rows,
             *self.others[self.position :],
         ]
-        write_results(ResultTable(rows, self.columns), self.out)
+        columns = [*self.columns, *(c for c in table.columns if c not in self.columns)]
+        write_results(ResultTable(rows, columns), self.out)
         for tid in self._wanted:
             (self.parts / f"{tid}.json").unlink(missing_ok=True)
         self.close()

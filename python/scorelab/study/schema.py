@@ -16,6 +16,7 @@ __all__ = [
     "COLUMNS",
     "EMPIRICAL_METRICS",
     "EXACT_METRICS",
+    "GRID_COLUMNS",
     "INITS",
     "LINKED_COLUMNS",
     "OPTIONAL_COLUMNS",
@@ -62,6 +63,17 @@ COLUMNS: tuple[str, ...] = (
     "build_info",
     "task_rows",
 )
+#: Columns appended after :data:`COLUMNS` in the table of a study with an
+#: optimised grid (absent from every other table; empty in the rows of cells
+#: with another grid): the grid's times (a JSON list, T to delta), the family
+#: it started from, and the objective at that start and at the optimised grid
+#: (on the Gaussian it was optimised on).
+GRID_COLUMNS: tuple[str, ...] = (
+    "grid_times",
+    "grid_start",
+    "grid_error_before",
+    "grid_error_after",
+)
 #: Columns that differ between otherwise identical runs.
 TIMING_COLUMNS: tuple[str, ...] = ("wall_time_s", "particle_steps_per_s")
 #: Columns a result file written by an older scorelab may lack (resumable:
@@ -73,6 +85,7 @@ LINKED_COLUMNS: dict[str, str] = {"steps": "nfe", "nfe": "steps"}
 _INT_COLUMNS = frozenset({"dim", "steps", "nfe", "n", "replicate", "seed", "task_rows"})
 _FLOAT_COLUMNS = frozenset(
     {"T", "delta", "estimate", "stderr", "wall_time_s", "particle_steps_per_s"}
+    | {"grid_error_before", "grid_error_after"}
 )
 
 #: Metrics computed on the exact output law (Gaussian targets).
@@ -204,7 +217,7 @@ def convert_value(col: str, s: str) -> Any:
         return _as_float(s)
     if col in _INT_COLUMNS:
         return int(s) if s != "" else None
-    if col in COLUMNS:
+    if col in COLUMNS or col in GRID_COLUMNS:
         return s
     for conv in (int, float):
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import numbers
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .optimized import cell_grid, is_optimized
 from .presets import (
     _bounds_module,
     _build_error,
@@ -20,7 +22,7 @@ from .presets import (
     _metrics_module,
     _parameters,
 )
-from .schema import COLUMNS
+from .schema import COLUMNS, GRID_COLUMNS
 
 __all__ = ["BOUND_CONTEXT", "Task", "run_task", "task_nfe"]
 
@@ -39,6 +41,18 @@ def _grid_times(
     return grid(grid_spec["kind"], steps, T=T, delta=delta, process=process, **opts)
 
 
+def _task_grid(task: Task, process: Any) -> tuple[Any, dict[str, Any] | None]:
+    """A task's times and, for an optimised grid, its entry
+    (:func:`scorelab.study.optimized.cell_grid`: ``task.optimized`` when the
+    study filled it, else computed once per process)."""
+    spec = task.spec
+    if is_optimized(spec):
+        entry = task.optimized if task.optimized is not None else cell_grid(spec)
+        return np.array(entry["times"], dtype=np.float64), entry
+    times = _grid_times(process, spec["grid"], spec["steps"], spec["T"], spec["delta"])
+    return times, None
+
+
 def task_nfe(task: Task, times: Any = None) -> int:
     """Score evaluations of a task's sampler on its grid (warm-up included).
 
@@ -50,9 +64,7 @@ def task_nfe(task: Task, times: Any = None) -> int:
     spec = task.spec
     process = _build_process(spec["process"])
     if times is None:
-        times = _grid_times(
-            process, spec["grid"], spec["steps"], spec["T"], spec["delta"]
-        )
+        times = _task_grid(task, process)[0]
     name, options = spec["scheme"]["name"], spec["scheme"]["options"]
     return int(compile_scheme(name, process, times, **options).n_score_evals)
 
@@ -106,6 +118,11 @@ class Task:
         The cell's spawn key (from the hash of ``spec`` and the replicate).
     threads : int or None
         CPU threads for sampling (None: all available).
+    optimized : dict or None
+        The cell's optimised grid (:func:`scorelab.study.optimized.cell_grid`),
+        filled by :meth:`Study.run <scorelab.study.Study.run>` for a cell with
+        an optimised grid; None: :func:`run_task` gets it from the cache of
+        its process.
     """
 
     id: str
@@ -119,6 +136,7 @@ class Task:
     bounds: list[dict[str, Any]]
     spawn_key: tuple[int, ...]
     threads: int | None = None
+    optimized: dict[str, Any] | None = None
 
     def seed_sequence(self, *extra: int) -> np.random.SeedSequence:
         """The cell's ``SeedSequence`` (with ``extra`` words appended)."""
@@ -243,7 +261,8 @@ def run_task(task: Task) -> list[dict[str, Any]]:
     -------
     list of dict
         One row per metric (and per bound term), in the metric order of the
-        study, with every column of :data:`COLUMNS`.
+        study, with every column of :data:`COLUMNS` (and those of
+        :data:`~scorelab.study.schema.GRID_COLUMNS` for an optimised grid).
     """
     from ..exact import exact_law
     from ..metrics_gaussian import kl_gaussian, w2_gaussian
@@ -252,7 +271,7 @@ def run_task(task: Task) -> list[dict[str, Any]]:
     spec = task.spec
     target = _build_target(spec["target"])
     process = _build_process(spec["process"])
-    times = _grid_times(process, spec["grid"], spec["steps"], spec["T"], spec["delta"])
+    times, entry = _task_grid(task, process)
     err = _build_error(spec["score_error"], int(target.dim))
     scheme = spec["scheme"]["name"]
     opts = dict(spec["scheme"]["options"])
@@ -268,6 +287,13 @@ def run_task(task: Task) -> list[dict[str, Any]]:
         "task_rows": 0,  # set below: the number of rows of this task
     }
     rows: list[dict[str, Any]] = []
+    if entry is not None:
+        grid_values = (
+            json.dumps(entry["times"]),
+            entry["start"],
+            entry["error_before"],
+            entry["error_after"],
+        )
 
     def add(metric: str, kind: str, est: float, se: float, wall: float, pss: float):
         row = dict(base)
@@ -282,6 +308,8 @@ def run_task(task: Task) -> list[dict[str, Any]]:
             build_info=build,
         )
         rows.append({c: row[c] for c in COLUMNS})
+        if entry is not None:
+            rows[-1].update(zip(GRID_COLUMNS, grid_values))
 
     exact = [m for m in task.metrics if m["kind"] == "exact"]
     mc = [m for m in task.metrics if m["kind"] == "mc"]
