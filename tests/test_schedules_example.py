@@ -36,6 +36,12 @@ def test_schedules_example_quick(tmp_path):
         # started from the best family: never worse
         assert opt <= fam[best] * (1 + 1e-9)
         assert math.isclose(float(r["gain"]), fam[best] / opt, rel_tol=1e-12)
+        # robust: started from the family that is best in the worst case over
+        # the scaled spectra, so never worse than it in that worst case
+        assert r["best_worst"] in fam
+        assert float(r["robust_worst"]) <= float(r["family_worst"]) * (1 + 1e-9)
+        assert float(r["robust_worst"]) >= float(r["robust"]) * (1 - 1e-12)
+        assert float(r["optimised_worst"]) >= opt * (1 - 1e-12)
     trows = list(csv.DictReader(
         (tmp_path / "schedules_transfer.csv").read_text().splitlines()
     ))
