@@ -294,7 +294,7 @@ def _beta_a_B(u: npt.ArrayLike, a: float) -> npt.NDArray[np.float64]:
     :math:`B_a(u) = \beta_{min} u + (\beta_{max} - \beta_{min})
     (\frac{e^{au} - 1}{a} - u)/(e^{aT_a} - 1)`, written as
     :math:`\beta_{min} u + (\beta_{max} - \beta_{min}) u^2 \phi(au) /
-    (T_a^2 \phi(aT_a) + T_a)` with :math:`\phi(x) = (e^x - 1 - x)/x^2`
+    (T_a + a T_a^2 \phi(aT_a))` with :math:`\phi(x) = (e^x - 1 - x)/x^2`
     (since :math:`(e^{aT_a} - 1)/a = T_a + a T_a^2 \phi(aT_a)`), which has no
     cancellation as :math:`a \to 0` (the linear schedule's
     :math:`\beta_{min} u + \frac12 (\beta_{max} - \beta_{min}) u^2 / T_a`).
