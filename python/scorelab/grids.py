@@ -49,6 +49,29 @@ Kinds (``N = steps``, :math:`i = 0, \dots, N`):
     Since :math:`(u + s)/(1 + s)` is affine in ``u``, the offset ``s`` drops out
     once both endpoints are fixed, and the grid is ``"ays"`` with ``c = 1``
     (uniform in :math:`\arctan e^{-\lambda}`); needs a process.
+``"beta_a"``
+    the parametric noise schedules of Strasman, Ocello, Boyer, Le Corff &
+    Lemaire (2025), "An analysis of the noise schedule for score-based
+    generative models" (TMLR; arXiv:2402.04650), as defined in the authors'
+    code (class ``beta_parametric`` of their repository
+    StanislasStrasman/Noise_Schedule_for_Score-based_Generative_Models):
+    :math:`\beta_a(u) = \beta_{min} + (\beta_{max} - \beta_{min})
+    \frac{e^{au} - 1}{e^{aT_a} - 1}` on :math:`u \in [0, T_a]`, linear at
+    :math:`a = 0`, convex for :math:`a > 0`, concave for :math:`a < 0`, with the
+    values of the authors' experiments :math:`\beta_{min} = 0.1`,
+    :math:`\beta_{max} = 20`, :math:`T_a = 1` (the paper's equation number is
+    not quoted here: the definition was taken from that code and its
+    documentation). The authors' samplers step uniformly in the time ``u`` of
+    the variance-preserving process with this schedule, whose marginals depend
+    on :math:`B_a(u) = \int_0^u \beta_a` alone (:math:`\alpha = e^{-B_a/2}`,
+    :math:`\lambda = -\frac12 \log(e^{B_a} - 1)`). The grid carries that
+    uniform ``u`` grid to the given process by matching noise levels:
+    :math:`u_i = u_T + \frac{i}{N}(u_\delta - u_T)` with :math:`u_T, u_\delta`
+    solving :math:`\lambda_a(u) = \lambda(T), \lambda(\delta)`, and
+    :math:`t_i = \lambda^{-1}(\lambda_a(u_i))`. Under ``VP()`` (the same linear
+    schedule 0.1 to 20 on [0, 1]) ``a = 0`` gives the ``"uniform"`` grid. Option
+    ``a`` (default 0, :math:`|a| \le 100`; the authors scan
+    :math:`a \in [-10, 10]`); needs a process.
 """
 
 from __future__ import annotations
@@ -76,9 +99,10 @@ GRID_KINDS: tuple[str, ...] = (
     "quadratic",
     "ays",
     "cosine",
+    "beta_a",
 )
 
-_NEEDS_PROCESS = ("logsnr", "karras", "ays", "cosine")
+_NEEDS_PROCESS = ("logsnr", "karras", "ays", "cosine", "beta_a")
 _DEFAULT_RHO = {"karras": 7.0, "power": 2.0}
 _ALLOW_ZERO = ("uniform", "power", "quadratic")
 
@@ -90,6 +114,7 @@ GRID_KIND_OPTIONS: dict[str, tuple[str, ...]] = {
     "karras": ("rho",),
     "power": ("rho",),
     "ays": ("c",),
+    "beta_a": ("a",),
 }
 
 
@@ -252,6 +277,81 @@ def _arctan_lam(
     return np.asarray(lam, dtype=np.float64)
 
 
+#: :math:`\beta_{min}`, :math:`\beta_{max}` and :math:`T_a` of the ``"beta_a"`` family.
+_BETA_A = (0.1, 20.0, 1.0)
+#: Largest :math:`|a|` of ``"beta_a"`` (keeps :math:`e^{aT_a}` far from overflow).
+_BETA_A_MAX = 100.0
+
+
+def _phi(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    r""":math:`(e^x - 1 - x)/x^2`, by its Taylor series where :math:`|x| < 0.1`."""
+    x = np.asarray(x, dtype=np.float64)
+    small = np.abs(x) < 0.1
+    xs = np.where(small, x, 0.0)
+    series = np.zeros_like(xs)
+    fact = 2.0
+    for k in range(9):  # sum_k x^k / (k + 2)!
+        series = series + xs**k / fact
+        fact *= k + 3
+    xl = np.where(small, 1.0, x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        direct = (np.expm1(xl) - xl) / xl**2
+    return np.where(small, series, direct)
+
+
+def _beta_a_B(u: npt.ArrayLike, a: float) -> npt.NDArray[np.float64]:
+    r"""Cumulative rate :math:`B_a(u) = \int_0^u \beta_a` of the ``"beta_a"`` family.
+
+    :math:`B_a(u) = \beta_{min} u + (\beta_{max} - \beta_{min})
+    (\frac{e^{au} - 1}{a} - u)/(e^{aT_a} - 1)`, written as
+    :math:`\beta_{min} u + (\beta_{max} - \beta_{min}) u^2 \phi(au) /
+    (T_a + a T_a^2 \phi(aT_a))` with :math:`\phi(x) = (e^x - 1 - x)/x^2`
+    (since :math:`(e^{aT_a} - 1)/a = T_a + a T_a^2 \phi(aT_a)`), which has no
+    cancellation as :math:`a \to 0` (the linear schedule's
+    :math:`\beta_{min} u + \frac12 (\beta_{max} - \beta_{min}) u^2 / T_a`).
+    """
+    b0, b1, Ta = _BETA_A
+    uu = np.asarray(u, dtype=np.float64)
+    den = Ta + a * Ta**2 * float(_phi(np.array(a * Ta)))
+    with np.errstate(over="ignore"):
+        return np.asarray(b0 * uu + (b1 - b0) * uu**2 * _phi(a * uu) / den)
+
+
+def _beta_a_lam(
+    lam_T: float, lam_d: float, frac: npt.NDArray[np.float64], a: float
+) -> npt.NDArray[np.float64]:
+    r"""Log-SNR of the ``"beta_a"`` grid: uniform in the family's time ``u``.
+
+    The endpoints :math:`u_T, u_\delta` solve :math:`B_a(u) = \log(1 +
+    e^{-2\lambda})` (the variance-preserving relation between cumulative rate
+    and log-SNR) by Brent's method; :math:`B_a` is strictly increasing since
+    :math:`\beta_a \ge \beta_{min} > 0`.
+    """
+    from scipy.optimize import brentq
+
+    def u_of(lam: float) -> float:
+        target = float(np.logaddexp(0.0, -2.0 * lam))
+        hi = 1.0
+        while float(_beta_a_B(hi, a)) < target:
+            hi *= 2.0
+        return float(
+            brentq(
+                lambda u: float(_beta_a_B(u, a)) - target,
+                0.0,
+                hi,
+                xtol=1e-300,
+                rtol=4.0 * np.finfo(float).eps,
+            )
+        )
+
+    u_T, u_d = u_of(lam_T), u_of(lam_d)
+    B = _beta_a_B(u_T + frac * (u_d - u_T), a)
+    with np.errstate(divide="ignore"):
+        lam = -0.5 * (B + np.log(-np.expm1(-B)))
+    lam[0], lam[-1] = lam_T, lam_d
+    return np.asarray(lam, dtype=np.float64)
+
+
 def grid(
     kind: str | npt.ArrayLike,
     steps: int | None = None,
@@ -263,6 +363,7 @@ def grid(
     scheme: str | None = None,
     scheme_options: dict[str, Any] | None = None,
     c: float | None = None,
+    a: float | None = None,
 ) -> npt.NDArray[np.float64]:
     r"""Reverse-time grid :math:`T = t_0 > \dots > t_N = \delta`.
 
@@ -301,6 +402,9 @@ def grid(
 
     c : float, optional
         Data standard deviation of ``"ays"`` (default 1); only for ``"ays"``.
+    a : float, optional
+        Shape parameter of ``"beta_a"`` (default 0, the linear schedule;
+        :math:`|a| \le 100`); only for ``"beta_a"``.
 
     Returns
     -------
@@ -314,7 +418,7 @@ def grid(
         If ``steps`` is not an integer.
     ValueError
         For an unknown kind (the message lists :data:`GRID_KINDS`), ``steps < 1``,
-        invalid ``T``/``delta``/``rho``, or a missing process.
+        invalid ``T``/``delta``/``rho``/``c``/``a``, or a missing process.
 
     Examples
     --------
@@ -324,7 +428,9 @@ def grid(
     >>> t = grid("logsnr", 10, process=VP())
     """
     if not isinstance(kind, str):
-        given = (("steps", steps), ("T", T), ("rho", rho), ("nfe", nfe), ("c", c))
+        given = (
+            ("steps", steps), ("T", T), ("rho", rho), ("nfe", nfe), ("c", c), ("a", a)
+        )
         for name, value in (*given, ("scheme", scheme)):
             if value is not None:
                 raise ValueError(
@@ -372,6 +478,13 @@ def grid(
     if c is not None and kind != "ays":
         raise ValueError(f"c only applies to kind 'ays', not {kind!r}")
     c_val = 1.0 if c is None else check_positive(c, "c")
+    if a is not None and kind != "beta_a":
+        raise ValueError(f"a only applies to kind 'beta_a', not {kind!r}")
+    a_val = 0.0 if a is None else check_real(a, "a")
+    if not abs(a_val) <= _BETA_A_MAX:  # also rejects NaN
+        raise ValueError(
+            f"a must be a finite number with |a| <= {_BETA_A_MAX:g}, got {a_val!r}"
+        )
 
     frac = np.arange(N + 1, dtype=np.float64) / N
     if kind == "uniform":
@@ -399,6 +512,8 @@ def grid(
             lam = lam_T + frac * (lam_d - lam_T)
         elif kind in ("ays", "cosine"):
             lam = _arctan_lam(lam_T, lam_d, frac, c_val)
+        elif kind == "beta_a":
+            lam = _beta_a_lam(lam_T, lam_d, frac, a_val)
         else:  # karras, in log space: s^(1/rho) = exp(-lambda/rho)
             # log((1 - f) a + f b) with log a = -lam_T / r, log b = -lam_d / r, as
             # a log-sum-exp: exp(-lam_T / r) overflows for large T, and a + f (b - a)
