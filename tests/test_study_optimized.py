@@ -268,6 +268,18 @@ def test_ays_c_in_a_study(tmp_path):
         _study([{"kind": "karras", "c": 1}])
 
 
+def test_beta_a_a_in_a_study():
+    table = _study([{"kind": "beta_a", "a": 5.0}]).run()
+    g = sl.grid("beta_a", 4, process=sl.VP(), a=5.0)
+    target = make_target("gaussian-2d-aniso")
+    law = sl.exact_law(target, sl.VP(), "ddim", g)
+    ref = target.noised(sl.VP(), 1e-3)
+    row = table.where(grid="beta_a(a=5)").rows[0]
+    assert row["estimate"] == pytest.approx(w2_gaussian(law, ref), rel=1e-12)
+    with pytest.raises(StudyError, match=r"\|a\| <= 100"):
+        _study([{"kind": "beta_a", "a": 500.0}]).run()
+
+
 def test_grid_options_come_from_the_grid_module():
     params = inspect.signature(sl.grid).parameters
     for kind in GRID_KINDS:
