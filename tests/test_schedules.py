@@ -50,6 +50,24 @@ def test_two_free_knots_reach_brute_force_optimum():
     assert res.error_after <= best * (1 + 1e-2)
 
 
+def test_three_free_knots_reach_brute_force_optimum():
+    # oracle: exhaustive search over 3 interior knots on a 26-point log-SNR lattice
+    from itertools import combinations
+
+    target = sl.Gaussian.from_spectrum(np.array([0.5]))
+    p, scheme, delta = sl.VP(), "ddim", 1e-2
+    res = optimize_grid(target, p, scheme, 4, delta=delta)
+    a, b = float(p.log_snr(p.T)), float(p.log_snr(delta))
+    ts = np.asarray(p.t_from_log_snr(np.linspace(a, b, 28)[1:-1]))
+    best = min(
+        _w2(target, p, scheme, np.array([p.T, *ts[list(c)], delta]), delta)
+        for c in combinations(range(ts.size), 3)
+    )
+    assert res.gradient.startswith("adjoint")
+    assert np.all(np.diff(res.grid) < 0)
+    assert res.error_after <= best * (1 + 1e-2)
+
+
 @pytest.mark.parametrize(
     ("scheme", "metric"),
     [("dpm-solver++-2m", "w2"), ("dpm-solver++-3m", "w2"), ("ei-sde", "kl"),
