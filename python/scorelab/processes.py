@@ -391,16 +391,20 @@ class Process(abc.ABC):
     def _times(self, t: npt.ArrayLike, name: str = "t") -> FloatArray:
         """Validate times: finite, ``>= 0`` and ``<= t_max``."""
         arr = _as_real(t, name)
-        if not np.all(np.isfinite(arr)):
+        if not arr.size:
+            return arr
+        # one min and one max: NaN propagates into both, inf shows in one
+        lo, hi = float(arr.min()), float(arr.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError(f"{name} must be finite (no NaN or inf)")
-        if np.any(arr < 0.0):
+        if lo < 0.0:
             raise ValueError(f"{name} must be >= 0, got min {np.min(arr)!r}")
-        if np.any(arr > self.t_max):
+        if hi > self.t_max:
             raise ValueError(
                 f"{name} must be <= t_max = {self.t_max!r} for {self.name}, "
                 f"got max {np.max(arr)!r}"
             )
-        if arr.size and float(np.max(arr)) > self.T:
+        if hi > self.T:
             # beyond the horizon (checked in _finish), float64 may overflow: raise
             # naming t instead of warning and returning inf
             tm = np.asarray(np.max(arr))

@@ -191,6 +191,8 @@ class TableBuilder:
         if c.ndim >= 2 and c.shape[-2:] == (m, m) and (m > 1 or c.ndim == 3):
             return np.broadcast_to(c, (self.N, m, m))
         c = np.broadcast_to(c, (self.N,))
+        if m == 1:  # c * I_1 is c itself (bit for bit): no product
+            return c[:, None, None]
         return c[:, None, None] * np.eye(m)[None]
 
     def _check(self, j: int, i: int | None = None) -> None:
