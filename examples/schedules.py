@@ -3,7 +3,9 @@
 (a) a 10-D Gaussian with eigenvalues log-spaced in [0.01, 10] and (b) the d = 3072
 power-law spectrum ``lambda_k = k^-1.2`` (``--quick``: d = 256): for each scheme
 and step count, the *exact* W2 (``exact_law``, VP, delta = 1e-3, prior init) to
-p_delta of every named grid family (``scorelab.GRID_KINDS``) and of the grid
+p_delta of every named grid family (``scorelab.GRID_KINDS`` at their default
+options, plus ``beta_a`` at a = -5 and a = 5: at its default a = 0 it is the
+uniform grid under VP) and of the grid
 optimised by :func:`scorelab.schedules.optimize_grid` started from the best family
 (so it is never worse), with the gain factor best-family / optimised.
 
@@ -48,12 +50,21 @@ STEPS = (5, 10, 20, 50)
 DELTA = 1e-3
 
 
+#: The families compared: (label, kind, options).
+FAMILIES: tuple[tuple[str, str, dict[str, float]], ...] = (
+    *((k, k, {}) for k in sl.GRID_KINDS),
+    ("beta_a(a=-5)", "beta_a", {"a": -5.0}),
+    ("beta_a(a=5)", "beta_a", {"a": 5.0}),
+)
+FAMILY_LABELS = tuple(label for label, _, _ in FAMILIES)
+
+
 def families(proc: Any, steps: int) -> dict[str, np.ndarray]:
-    """Every named grid family that is defined for ``steps`` steps."""
+    """Every family of :data:`FAMILIES` that is defined for ``steps`` steps."""
     out = {}
-    for kind in sl.GRID_KINDS:
+    for label, kind, opts in FAMILIES:
         try:
-            out[kind] = sl.grid(kind, steps, process=proc, delta=DELTA)
+            out[label] = sl.grid(kind, steps, process=proc, delta=DELTA, **opts)
         except ValueError:  # e.g. "exponential" needs steps > T - delta
             pass
     return out
@@ -160,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
                       f"optimised {r['optimised_worst']:.3e} robust "
                       f"{r['robust_worst']:.3e}  ({time.perf_counter() - t0:.0f} s)",
                       flush=True)
-    keys = ["target", "scheme", "steps", *sl.GRID_KINDS, "best", "optimised", "gain",
+    keys = ["target", "scheme", "steps", *FAMILY_LABELS, "best", "optimised", "gain",
             "best_worst", "family_worst", "optimised_worst", "robust", "robust_worst"]
     with open(os.path.join(args.out, "schedules.csv"), "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys, restval="")
@@ -210,9 +221,13 @@ def _plots(out: str, rows: list[dict[str, Any]], opt_grids: dict[Any, np.ndarray
     for ax, (tn, sc) in zip(axes[0], cells):
         sub = [r for r in rows if r["target"] == tn and r["scheme"] == sc]
         ns = [r["steps"] for r in sub]
-        for kd in [*sl.GRID_KINDS, "optimised"]:
+        for i, kd in enumerate(FAMILY_LABELS):
             ys = [r.get(kd, np.nan) for r in sub]
-            ax.loglog(ns, ys, "o-" if kd == "optimised" else ".--", label=kd)
+            # colour and marker together tell the 10+ families apart
+            ax.loglog(ns, ys, ls="--", lw=0.8, color=f"C{i % 10}",
+                      marker="os^vD<>"[i % 7], ms=3, label=kd)
+        for kd, style in (("optimised", "k-o"), ("robust", "k:s")):
+            ax.loglog(ns, [r.get(kd, np.nan) for r in sub], style, ms=4, label=kd)
         ax.set_title(f"{sc}\n{tn}", fontsize=7)
         ax.set_xlabel("steps")
     axes[0][0].set_ylabel("exact W2 to p_delta")

@@ -29,7 +29,7 @@ def test_schedules_example_quick(tmp_path):
     rows = list(csv.DictReader(text))
     assert len(rows) == 2 * 2  # two targets x steps (5, 10), one scheme
     for r in rows:
-        fam = {k: float(r[k]) for k in mod.sl.GRID_KINDS if r[k] != ""}
+        fam = {k: float(r[k]) for k in mod.FAMILY_LABELS if r[k] != ""}
         best = min(fam, key=fam.__getitem__)
         assert r["best"] == best
         opt = float(r["optimised"])
@@ -46,5 +46,6 @@ def test_schedules_example_quick(tmp_path):
         (tmp_path / "schedules_transfer.csv").read_text().splitlines()
     ))
     grids = {r["grid"] for r in trows}
-    assert "optimised" in grids and set(mod.sl.GRID_KINDS) <= grids
+    assert "optimised" in grids and set(mod.FAMILY_LABELS) <= grids
+    assert set(mod.sl.GRID_KINDS) <= set(mod.FAMILY_LABELS)
     assert all(float(r["se"]) > 0 for r in trows)
