@@ -267,3 +267,25 @@ def test_adjoint_and_fd_optimisations_agree_on_a_smooth_problem():
     b = optimize_grid(target, sl.VP(), "ddim", 2, delta=1e-2, gradient="fd")
     assert a.error_after == pytest.approx(b.error_after, rel=1e-6)
     np.testing.assert_allclose(a.grid, b.grid, rtol=1e-4)
+
+
+def test_adjoint_failure_mid_run_restarts_with_differences(monkeypatch):
+    from scorelab import schedules
+
+    real = schedules._Adjoint.components
+    calls = [0]
+
+    def flaky(self, u):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise schedules._NoAdjoint("the table's structure changed with the grid")
+        return real(self, u)
+
+    monkeypatch.setattr(schedules._Adjoint, "components", flaky)
+    target = sl.Gaussian.from_spectrum(np.geomspace(0.1, 2.0, 3))
+    r = optimize_grid(target, sl.VP(), "ddim", 4, maxiter=10)
+    assert "after the adjoint stopped" in r.gradient
+    assert r.error_after <= r.error_before
+    calls[0] = 0
+    with pytest.raises(ValueError, match="structure changed"):
+        optimize_grid(target, sl.VP(), "ddim", 4, maxiter=10, gradient="adjoint")

@@ -233,6 +233,7 @@ class _Adjoint:
         self._in_basis = _in_basis
         self.pattern: list[list[npt.NDArray[np.intp]]] | None = None
         self._jac_cache: list[Any] = []
+        self._layout: dict[int, tuple[bytes, bytes]] = {}
 
     # theta ------------------------------------------------------------------
     def _times(self, u: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -258,6 +259,11 @@ class _Adjoint:
         ):
             raise _NoAdjoint("the spectral recursion does not apply")
         tab = prep.table
+        # the layout of theta (which stages are evaluated, which are kept) must
+        # not change with u: the sparsity pattern and the leaves index into it
+        sig = (tab.eval.tobytes(), tab.keep.tobytes())
+        if self._layout.setdefault(i, sig) != sig:
+            raise _NoAdjoint("the table's structure changed with the grid")
         arrays: dict[str, Any] = {
             "Y": tab.Y[..., 0, 0], "B": tab.B[..., 0, 0], "E": tab.E[..., 0, 0],
             "C": tab.C[..., 0, 0], "P": sp.P, "N": sp.N, "lin": sp.lin,
@@ -717,13 +723,24 @@ def optimize_grid(
 
     # L-BFGS-B's BLAS calls are tiny (N numbers): a threaded BLAS spends more
     # time waking threads than computing (measured 20x per call on 2 cores)
-    with threadpool_limits(1, user_api="blas"):
+    def run() -> npt.NDArray[np.float64]:
         if adj is not None and (len(targets) > 1 or objective == "profile-max"):
-            x = _minimax(adj, param, z0, scale, maxiter, tol, history, evals)
-        else:
-            x = minimize(fgs, z0, jac=True, method="L-BFGS-B", callback=cb,
-                         options={"maxiter": maxiter, "ftol": tol,
-                                  "gtol": 1e-12}).x
+            return _minimax(adj, param, z0, scale, maxiter, tol, history, evals)
+        return np.asarray(minimize(fgs, z0, jac=True, method="L-BFGS-B", callback=cb,
+                                   options={"maxiter": maxiter, "ftol": tol,
+                                            "gtol": 1e-12}).x)
+
+    with threadpool_limits(1, user_api="blas"):
+        try:
+            x = run()
+        except _NoAdjoint as exc:
+            # the table's structure changed along the way (e.g. a stage that
+            # exists only for some step sizes): restart with differences
+            if gradient == "adjoint":
+                raise ValueError(f"gradient='adjoint': {exc}") from None
+            adj, how = None, f"{_FD_DOC} (after the adjoint stopped: {exc})"
+            del history[1:]
+            x = run()
     g1 = param.grid(np.asarray(x))
     e1 = f(g1)
     ok = np.all(np.diff(g1) < 0) and np.isfinite(e1) and e1 < e0
