@@ -54,3 +54,17 @@ def test_numpy_arrays_defer_to_var():
     out = np.array([1.0, 2.0]) * v
     assert isinstance(out, ad.Var)
     np.testing.assert_array_equal(out.val, [2.0, 4.0])
+
+
+def test_tape_backward_equals_graph_search():
+    x = np.array([0.3, 1.2, 2.0])
+    with ad.Tape() as tape:
+        a, v = ad.Var(0.7), ad.Var(x.copy())
+        unused = a * 3.0  # on the tape, not an ancestor of f
+        f = ad.total(ad.sqrt(v * a + 1.0) / (a - 2.0))
+    ad.backward(f, tape)
+    with_tape = (ad.gradient(a), ad.gradient(v).copy())
+    ad.backward(f)
+    assert with_tape[0] == pytest.approx(ad.gradient(a), rel=1e-15)
+    np.testing.assert_allclose(with_tape[1], ad.gradient(v), rtol=1e-15)
+    assert unused.grad is None

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Var", "backward", "gradient", "log", "sqrt", "t_minus_log1p", "total"]
+__all__ = [
+    "Tape", "Var", "backward", "gradient", "log", "sqrt", "t_minus_log1p", "total",
+]
 
 
 class Var:
@@ -41,6 +43,8 @@ class Var:
         Var._counter += 1
         self.order = Var._counter
         self.grad: Any = None
+        if _ACTIVE:
+            _ACTIVE[-1].vars.append(self)
 
     def __repr__(self) -> str:
         return f"Var({self.val!r})"
@@ -111,25 +115,52 @@ def total(x: Any) -> Any:
     return Var(float(np.sum(x.val)), ((x, None),))
 
 
-def backward(out: Var) -> None:
+class Tape:
+    """Records every :class:`Var` created inside ``with Tape() as tape:``, in
+    creation order (a topological order), so :func:`backward` need not search
+    the graph."""
+
+    def __init__(self) -> None:
+        self.vars: list[Var] = []
+
+    def __enter__(self) -> Tape:
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _ACTIVE.remove(self)
+
+
+#: The tapes being recorded (the innermost last).
+_ACTIVE: list[Tape] = []
+
+
+def backward(out: Var, tape: Tape | None = None) -> None:
     """Set ``.grad`` of every Var that ``out`` depends on to
     :math:`\\partial\\, \\mathrm{out} / \\partial\\, \\mathrm{var}` (``out``
-    must be a scalar)."""
+    must be a scalar); with the ``tape`` that recorded them, without a graph
+    search (every var on it is reset)."""
     if isinstance(out.val, np.ndarray) and out.val.ndim != 0:
         raise ValueError("backward needs a scalar output")
-    # the vars that out depends on, in reverse creation order (a topological order)
-    seen: dict[int, Var] = {}
-    stack = [out]
-    while stack:
-        v = stack.pop()
-        if id(v) in seen:
-            continue
-        seen[id(v)] = v
-        v.grad = None
-        stack.extend(p for p, _ in v.parents)
+    if tape is not None:
+        for v in tape.vars:
+            v.grad = None
+        order: Any = reversed(tape.vars)
+    else:
+        # the vars that out depends on, in reverse creation order
+        seen: dict[int, Var] = {}
+        stack = [out]
+        while stack:
+            v = stack.pop()
+            if id(v) in seen:
+                continue
+            seen[id(v)] = v
+            v.grad = None
+            stack.extend(p for p, _ in v.parents)
+        order = sorted(seen.values(), key=lambda u: -u.order)
     out.grad = 1.0
     ndarray = np.ndarray
-    for v in sorted(seen.values(), key=lambda u: -u.order):
+    for v in order:
         g = v.grad
         if g is None:
             continue

@@ -358,57 +358,65 @@ class _Adjoint:
         from .exact import _final_moments, _forward_moments
 
         tab, sp, arrays = self.theta(u, i)
-        shapes = [(k, np.shape(arrays[k])) for k in _THETA if arrays.get(k) is not None]
         assert self.pattern is not None
-        pos = 0
-        total = sum(int(np.prod(shp, dtype=np.int64)) for _, shp in shapes)
-        live_flat = np.zeros(total, dtype=bool)
+        names = [k for k in _THETA if arrays.get(k) is not None]
+        sizes = [int(np.size(arrays[k])) for k in names]
+        live_flat = np.zeros(sum(sizes), dtype=bool)
         for dj in self.pattern[i]:
             live_flat[dj] = True
-        # per array: its offset in theta and whether each entry depends on u
+        # per array: its offset in theta, the flat size of one leaf (a scalar, or
+        # a row of the (NC, d) error terms), and which entries depend on u
         offsets: dict[str, int] = {}
-        live: dict[str, npt.NDArray[np.bool_]] = {}
-        for k, shp in shapes:
-            n = int(np.prod(shp, dtype=np.int64))
+        live: dict[str, Any] = {}
+        pos = 0
+        for k, n in zip(names, sizes):
+            shp = np.shape(arrays[k])
             offsets[k] = pos
             live[k] = live_flat[pos: pos + n].reshape(shp)
             pos += n
-        leaves: dict[tuple[str, tuple[int, ...]], Any] = {}
+        #: (name, index) -> (leaf, flat offset, flat size)
+        leaves: dict[tuple[str, tuple[int, ...]], tuple[Any, int, int]] = {}
 
         def leaf(name: str, index: tuple[int, ...]) -> Any:
             """A differentiable entry (a row for the (NC, d) error terms), or the
             plain value when it does not depend on u."""
+            key = (name, index)
+            hit = leaves.get(key)
+            if hit is not None:
+                return hit[0]
             value = arrays[name][index]
             lv = live[name][index]
-            if not (lv if lv.ndim == 0 else lv.any()):
-                return float(value) if np.ndim(value) == 0 else value
-            key = (name, index)
-            v = leaves.get(key)
-            if v is None:
-                v = leaves[key] = ad.Var(float(value) if np.ndim(value) == 0
-                                         else np.asarray(value, dtype=np.float64))
+            scalar = np.ndim(value) == 0
+            if not (lv if scalar else lv.any()):
+                return float(value) if scalar else value
+            arr = arrays[name]
+            row = 1 if scalar else int(np.size(value))
+            at = offsets[name] + row * int(
+                np.ravel_multi_index(index, np.shape(arr)[: len(index)]))
+            v = ad.Var(float(value) if scalar else np.asarray(value, dtype=np.float64))
+            leaves[key] = (v, at, row)
             return v
 
         def coef(name: str, k: int, index: tuple[int, ...]) -> Any:
             return leaf(name, (k, *index))
 
         NC = tab.n_score_evals
-        sv = copy.copy(sp)
-        sv.P = [leaf("P", (c,)) for c in range(NC)]  # type: ignore[assignment]
-        sv.N = [leaf("N", (c,)) for c in range(NC)]  # type: ignore[assignment]
-        for name in ("lin", "lin_scalar", "bias"):
-            if arrays[name] is not None:
-                setattr(sv, name, [leaf(name, (c,)) for c in range(NC)])
         tg = self.targets[i]
         ref = self.refs[i]
         in_basis = self._in_basis(tg, sp.Q)
         ref_basis = self._in_basis(ref, sp.Q)
         assert in_basis is not None and ref_basis is not None  # checked in theta()
         mu_t, lam_t = in_basis
-        with np.errstate(over="ignore", invalid="ignore"):
+        with ad.Tape() as tape, np.errstate(over="ignore", invalid="ignore"):
+            sv = copy.copy(sp)
+            sv.P = [leaf("P", (c,)) for c in range(NC)]  # type: ignore[assignment]
+            sv.N = [leaf("N", (c,)) for c in range(NC)]  # type: ignore[assignment]
+            for name in ("lin", "lin_scalar", "bias"):
+                if arrays[name] is not None:
+                    setattr(sv, name, [leaf(name, (c,)) for c in range(NC)])
             if self.objective == "final":
                 mean, var = _final_moments(tab, sv, coef)
-                J = self._metric(mean, var, *ref_basis)
+                comps = [self._metric(mean, var, *ref_basis)]
             else:
                 errs = []
                 for k, mu, Sig in _forward_moments(tab, sv, coef):
@@ -425,8 +433,6 @@ class _Adjoint:
                     for e in errs[1:]:
                         J = J + e
                     comps = [J / float(len(errs))]
-        if self.objective == "final":
-            comps = [J]
         vals: list[float] = []
         grads: list[npt.NDArray[np.float64]] = []
         for J in comps:
@@ -436,16 +442,10 @@ class _Adjoint:
                 vals.append(v if np.isfinite(v) else float("inf"))
                 grads.append(g)
                 continue
-            for v in leaves.values():
-                v.grad = None
-            ad.backward(J)
-            for (name, index), v in leaves.items():
+            ad.backward(J, tape)
+            for v, at, row in leaves.values():
                 if v.grad is not None:
-                    shp = dict(shapes)[name]
-                    row = int(np.prod(shp[len(index):], dtype=np.int64))
-                    at = offsets[name] + row * int(
-                        np.ravel_multi_index(index, shp[: len(index)]))
-                    g[at: at + row] = np.ravel(ad.gradient(v))
+                    g[at: at + row] = ad.gradient(v) if row > 1 else v.grad
             vals.append(float(J.val))
             grads.append(g)
         return vals, grads
