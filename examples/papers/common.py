@@ -68,17 +68,23 @@ def slope(x: Any, y: Any) -> float:
 
 
 def ref_slope(
-    ax: Any, x: Any, y: Any, p: float, anchor: int = 0, text: str = ""
+    ax: Any,
+    x: Any,
+    y: Any,
+    p: float,
+    anchor: int = 0,
+    text: str = "",
+    label: str | None = None,
 ) -> None:
     """A dotted grey guide ``y ~ x^p`` through point ``anchor`` of (x, y), labelled
-    "slope p" (and ``text``).
+    "slope p" (and ``text``); ``label``: its legend entry (none by default).
 
     ``y`` may hold only the anchor's value (then ``anchor`` must be 0).
     """
     xs = np.asarray(x, dtype=float)
     y0 = float(np.asarray(y, dtype=float)[anchor])
     x0 = xs[anchor]
-    ax.plot(xs, y0 * (xs / x0) ** p, ":", color="0.5", lw=1.2)
+    ax.plot(xs, y0 * (xs / x0) ** p, ":", color="0.5", lw=1.2, label=label)
     xe = xs[-1] if anchor == 0 else xs[0]
     frac = f"{p:g}"
     ax.annotate(

@@ -91,10 +91,22 @@ def make_target(d: int, seed: int = 0) -> Gaussian:
 
 
 def plot(rows: list[dict[str, Any]], png: str) -> None:
-    """The figure of the rows (parts A-D) as ``png``."""
+    """The figure of the rows (parts A-D) as ``png``.
+
+    Panels in part order: (a, b) A, (c, d, e) B, (f) C, (g, h) D. Parts A, B
+    (steps vs eps) and D are drawn as pairs, VP/OU processes | VE processes,
+    with one colour and marker per process throughout and a shared y-axis
+    within each pair.
+    """
 
     def get(part: str, proc: str, q: str, **kw: float) -> list[float]:
         return select(rows, part, proc, q, **kw)
+
+    def one(part: str, proc: str, q: str, **kw: float) -> float:
+        vals = get(part, proc, q, **kw)
+        if len(vals) != 1:  # one row per setting: never average over others
+            raise ValueError(f"{len(vals)} rows for {part}, {proc}, {q}, {kw}")
+        return float(vals[0])
 
     def uniq(part: str, key: str, q: str) -> list[Any]:
         return list(
@@ -110,22 +122,61 @@ def plot(rows: list[dict[str, Any]], png: str) -> None:
     epss_exact = uniq("B", "eps", "steps_exact")
     dims = uniq("C", "d", "steps_exact")
     epsD = uniq("D", "eps", "T_rule")
-    se = [get("C", "VP constant", "steps_exact", d=dd)[0] for dd in dims]
-    sb = [get("C", "VP constant", "steps_bound", d=dd)[0] for dd in dims]
+    se = [one("C", "VP constant", "steps_exact", d=dd) for dd in dims]
+    sb = [one("C", "VP constant", "steps_bound", d=dd) for dd in dims]
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(2, 3, figsize=(17, 10))
+    fig, ax = plt.subplots(3, 3, figsize=(17, 15))
     axs = ax.ravel()
     mks = "osD^vP*X"
+    # the two families (column 1 | column 2); a process keeps its colour+marker
+    fams = (
+        ("VP/OU", [n for n in procs if not n.startswith("VE")]),
+        ("VE", [n for n in procs if n.startswith("VE")]),
+    )
+    style = {
+        n: (f"C{i}", mks[i % len(mks)]) for _, ns in fams for i, n in enumerate(ns)
+    }
+
+    def share_y(pair: tuple[Any, Any]) -> None:
+        lo = min(a.get_ylim()[0] for a in pair)
+        hi = max(a.get_ylim()[1] for a in pair)
+        for a in pair:
+            a.set_ylim(lo, hi)
+
+    def vs_eps(
+        a: Any, names: list[str], part: str, q: str, xs: list[float], ms: float = 5
+    ) -> None:
+        """One curve per process; where the value is inf (search cap passed),
+        the curve stops and its legend entry says so."""
+        cap = {"steps_exact": "N > 2^20", "T_rule": "T > 1e4"}[q]
+        for name in names:
+            col, mk = style[name]
+            ys = np.array([one(part, name, q, eps=float(e)) for e in xs])
+            bad = np.flatnonzero(~np.isfinite(ys))
+            lab = f"{name}: {cap} at eps <= {xs[bad[0]]:.0e}" if bad.size else name
+            a.loglog(xs, ys, mk + "-", color=col, label=lab, ms=ms)
+        a.invert_xaxis()
+
+    def two_legends(a: Any, loc: str, loc_guides: str, ncol: int = 1) -> None:
+        """Processes at ``loc``, reference slopes at ``loc_guides``."""
+        hs, ls = a.get_legend_handles_labels()
+        g = [i for i, lab in enumerate(ls) if lab.startswith(("slope", "(paper"))]
+        c = [i for i in range(len(ls)) if i not in g]
+        kw: dict[str, Any] = {"fontsize": 7, "framealpha": 0.85}
+        leg = a.legend([hs[i] for i in c], [ls[i] for i in c], loc=loc, ncol=ncol, **kw)
+        if g:
+            a.add_artist(leg)
+            a.legend([hs[i] for i in g], [ls[i] for i in g], loc=loc_guides, **kw)
+
     # (a), (b) A: exact W2 below the bound, per family (VP/OU, VE)
-    for k, fam in enumerate(("V", "E")):
+    for k, (fam_name, names) in enumerate(fams):
         a = axs[k]
-        names = [n for n in procs if n.startswith("VE") == (fam == "E")]
-        for i, name in enumerate(names):
-            col, mk = f"C{i}", mks[i % len(mks)]
+        for name in names:
+            col, mk = style[name]
             a.loglog(Ns, get("A", name, "exact_w2"), mk + "-", color=col, label=name)
             a.loglog(Ns, get("A", name, "upper_bound"), "--", color=col)
             lb = get("A", name, "lower_bound")
@@ -138,7 +189,6 @@ def plot(rows: list[dict[str, Any]], png: str) -> None:
         a.plot([], [], "k--", label="upper bound")
         a.plot([], [], "k:", label="lower bound")
         a.set_ylim(1e-4, 1e2)
-        fam_name = "VP/OU" if fam == "V" else "VE"
         panel(
             a,
             "ab"[k],
@@ -158,7 +208,7 @@ def plot(rows: list[dict[str, Any]], png: str) -> None:
             ("steps_table", "table (unit const.)"),
         )
     ):
-        vals = np.array([get("B", n, q, eps=eps)[0] for n in procs])
+        vals = np.array([one("B", n, q, eps=eps) for n in procs])
         a.bar(x + 0.27 * (j - 1), np.minimum(vals, cap), 0.27, label=lab)
         for xi, v in zip(x, vals):
             if not np.isfinite(v):
@@ -174,49 +224,122 @@ def plot(rows: list[dict[str, Any]], png: str) -> None:
     a.set_yscale("log")
     a.set_xticks(x, list(procs), rotation=60, fontsize=7)
     panel(a, "c", f"B: steps for W2 <= {eps}, by ranking source", "", "steps N")
-    # (d) B: steps for exact W2 <= eps vs eps
-    a = axs[3]
-    for i, name in enumerate(procs):
-        a.loglog(
-            epss_exact,
-            [get("B", name, "steps_exact", eps=e)[0] for e in epss_exact],
-            mks[i % len(mks)] + ("-" if name.startswith("VP") else "--"),
-            color=f"C{i % 10}",
-            label=name,
-            ms=4,
+    # (d), (e) B: steps for exact W2 <= eps vs eps, with reference slopes
+    # anchored at each family's first process at the largest eps: N ~ 1/eps
+    # (a first-order error) and the paper's table K (eta = eps^2/d, up to
+    # logarithms): eps^-2 for OU/VP and VE geometric, eps^-3 for VE with
+    # constant g, eps^-5/2 for VE quadratic, eps^-(2 + 1/(2 rho)) for VE power
+    pair_b = (axs[3], axs[4])
+    for a, (_, names) in zip(pair_b, fams):
+        vs_eps(a, names, "B", "steps_exact", epss_exact)
+    share_y(pair_b)
+    lo, hi = pair_b[0].get_ylim()
+    for a in pair_b:  # room for the legends below and above the curves
+        a.set_ylim(lo / 8.0, hi * 20.0)
+    top = 0.5 * max(  # the guides end below the largest step count drawn
+        v
+        for n in procs
+        for e in epss_exact
+        if np.isfinite(v := one("B", n, "steps_exact", eps=float(e)))
+    )
+    e0 = float(epss_exact[0])
+
+    def guide(a: Any, name: str, p: float, label: str, e1: float) -> None:
+        """Slope-p guide from ``name``'s point at the largest eps down to eps
+        ``e1`` or to where it leaves the panel."""
+        y0 = one("B", name, "steps_exact", eps=e0)
+        xe = max(e1, e0 * (top / y0) ** (1.0 / p))
+        ref_slope(a, [e0, xe], [y0], p, label=label)
+
+    e_min = float(min(epss_exact))
+    e_dec = e0 / 10.0  # the paper's rates over the first decade of eps
+    for a, (_, names) in zip(pair_b, fams):
+        guide(
+            a,
+            names[0],
+            -1.0,
+            f"slope -1: N ~ 1/eps (first order), at {names[0]}",
+            e_min,
         )
-    a.invert_xaxis()
-    panel(a, "d", "B: steps for exact W2 <= eps", "eps", "steps N", epss_exact)
-    # (e) C: steps vs d: exact ~ sqrt(d), bound ~ d
-    a = axs[4]
+    vp_anchor = "VP linear" if "VP linear" in fams[0][1] else fams[0][1][0]
+    guide(
+        pair_b[0],
+        vp_anchor,
+        -2.0,
+        f"slope -2: paper's K ~ 1/eps^2 (up to logs), at {vp_anchor}",
+        e_dec,
+    )
+    ve_rates = (
+        ("VE geometric", -2.0, "slope -2: paper's K, VE geometric"),
+        ("VE quadratic", -2.5, "slope -2.5: paper's K, VE quadratic"),
+        ("VE linear (g const)", -3.0, "slope -3: paper's K, VE linear (g const)"),
+    )
+    for name, p, lab in ve_rates:
+        if name in fams[1][1]:
+            guide(pair_b[1], name, p, lab, e_dec)
+    pair_b[1].plot(
+        [], [], " ", label="(paper's K, VE power rho=2, 7: slopes -2.25, -2.07)"
+    )
+    for k, (fam_name, _) in enumerate(fams):
+        panel(
+            pair_b[k],
+            "de"[k],
+            f"B: steps for exact W2 <= eps ({fam_name})",
+            "eps",
+            "steps N",
+            epss_exact,
+        )
+        two_legends(pair_b[k], "lower right", "upper left")
+    # (f) C: steps vs d: exact ~ sqrt(d), bound ~ d
+    a = axs[5]
     a.loglog(dims, se, "o-", label="exact, eps=0.01")
     a.loglog(dims, sb, "s-", label="bound, eps=0.3")
     ref_slope(a, dims, se, 0.5)
     ref_slope(a, dims, sb, 1.0)
-    panel(a, "e", "C: steps vs dimension (VP constant, T = 3)", "d", "steps N", dims)
-    # (f) D: the paper's horizon rule vs eps
-    a = axs[5]
-    for i, name in enumerate(procs):
-        Ts = np.array([get("D", name, "T_rule", eps=float(e))[0] for e in epsD])
-        a.loglog(
-            epsD,
-            Ts,
-            mks[i % len(mks)] + ("-" if name.startswith("VP") else "--"),
-            color=f"C{i % 10}",
-            label=name,
-            ms=4,
+    panel(a, "f", "C: steps vs dimension (VP constant, T = 3)", "d", "steps N", dims)
+    # (g), (h) D: the paper's horizon rule vs eps
+    pair_d = (axs[6], axs[7])
+    for a, (_, names) in zip(pair_d, fams):
+        vs_eps(a, names, "D", "T_rule", epsD)
+    share_y(pair_d)
+    for k, (fam_name, _) in enumerate(fams):
+        panel(
+            pair_d[k],
+            "gh"[k],
+            f"D: horizon T by the paper's rule vs eps ({fam_name})",
+            "eps",
+            "T",
         )
-    a.invert_xaxis()
-    panel(a, "f", "D: horizon T by the paper's rule vs eps", "eps", "T")
-    fig.text(
-        0.5,
-        0.005,
-        "dotted grey lines: reference slopes (labelled); markers + solid: exact; "
-        "dashed: upper bound (a, b) or VE process (d, f); dotted colour: lower bound",
-        ha="center",
-        fontsize=8,
+    two_legends(pair_d[0], "lower center", "upper left", ncol=3)
+    # zoom on the VP cluster near T = 1 (linear T), where the paper's ranking
+    # of T (exponential <= polynomial <= linear) sets in at small eps
+    z = pair_d[0].inset_axes((0.09, 0.58, 0.6, 0.35))
+    vs_eps(z, fams[0][1], "D", "T_rule", epsD, ms=3)
+    z.set_yscale("linear")
+    z.set_ylim(0.5, 1.8)
+    z.tick_params(labelsize=7)
+    z.set_title("zoom, linear T", fontsize=7)
+    # the figure note in the free ninth slot
+    axs[8].axis("off")
+    axs[8].text(
+        0.0,
+        1.0,
+        "Left column: VP/OU processes; middle column: VE processes;\n"
+        "one colour and marker per process in (a, d, g) and in (b, e, h).\n"
+        "Paired panels (a | b, d | e, g | h) share their y-axis.\n\n"
+        "markers + solid: exact (a, b, d, e) or the rule's T (g, h);\n"
+        "dashed: upper bound; dotted colour: lower bound (a, b).\n"
+        "dotted grey lines: reference slopes (labelled on the line and,\n"
+        "in d and e, in the legend), each drawn through one data point;\n"
+        "they are guides, not fitted rates.\n"
+        "Inset in (g): the VP cluster near T = 1 on a linear T scale.\n"
+        "Part B uses the T of the paper's rule; a curve that stops has\n"
+        "passed the search cap (noted in its legend entry).",
+        transform=axs[8].transAxes,
+        va="top",
+        fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    fig.tight_layout()
     fig.savefig(png, dpi=120)
 
 
