@@ -9,7 +9,8 @@ Per case (dimension d, steps N, scheme), in one run:
 * ``fd grad``: one central-difference gradient over the logits (2 N exact laws),
   the previous method;
 * ``optimise``: the whole optimisation from the best family (``start="best"``,
-  maxiter 200) with the exact gradient, its iterations, and the W2 before/after.
+  maxiter 200) with the exact gradient (best of 3 runs at d = 10), its
+  iterations, and the W2 before/after.
 
 Targets: the 10-D Gaussian with eigenvalues 0.01..10 (d = 10) and the power-law
 spectrum k^-1.2 (d = 3072), VP, delta = 1e-3. Speed targets of the design:
@@ -72,7 +73,10 @@ def _case(d: int, steps: int, scheme: str, maxiter: int) -> dict[str, float]:
     f = _make_objective([target], p, scheme, delta, "w2", "final", None, None, {})
     t_adj = _best(adjoint_grad, 5)
     t_fd = _best(lambda: _fd_gradient(lambda x: f(par.grid(x)), z, 1e-6), 2)
-    res = optimize_grid(target, p, scheme, steps, start="best", maxiter=maxiter)
+    # best of 3 at d = 10 (about 1 s each: timing noise of a shared machine)
+    runs = [optimize_grid(target, p, scheme, steps, start="best", maxiter=maxiter)
+            for _ in range(3 if d <= 10 else 1)]
+    res = min(runs, key=lambda r: r.seconds)
     return {"one": one, "adj": t_adj, "fd": t_fd, "opt": res.seconds,
             "iters": len(res.history) - 1, "before": res.error_before,
             "after": res.error_after}
