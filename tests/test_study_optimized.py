@@ -253,14 +253,18 @@ def test_cell_checks(monkeypatch):
     assert calls == [1, 1, 1]
 
 
+def _exact_w2(kind, **opts):
+    """The exact W2 of ``_study``'s cell (ddim, 4 steps, VP) on ``grid(kind)``."""
+    g = sl.grid(kind, 4, process=sl.VP(), **opts)
+    target = make_target("gaussian-2d-aniso")
+    law = sl.exact_law(target, sl.VP(), "ddim", g)
+    return w2_gaussian(law, target.noised(sl.VP(), 1e-3))
+
+
 def test_ays_c_in_a_study(tmp_path):
     table = _study(["ays", {"kind": "ays", "c": 0.5}]).run()
-    t05 = sl.grid("ays", 4, process=sl.VP(), c=0.5)
-    target = make_target("gaussian-2d-aniso")
-    law = sl.exact_law(target, sl.VP(), "ddim", t05)
-    ref = target.noised(sl.VP(), 1e-3)
     row = table.where(grid="ays(c=0.5)").rows[0]
-    assert row["estimate"] == pytest.approx(w2_gaussian(law, ref), rel=1e-12)
+    assert row["estimate"] == pytest.approx(_exact_w2("ays", c=0.5), rel=1e-12)
     assert row["estimate"] != table.where(grid="ays").rows[0]["estimate"]
     with pytest.raises(StudyError, match="> 0"):
         _study([{"kind": "ays", "c": -1}])
@@ -270,12 +274,8 @@ def test_ays_c_in_a_study(tmp_path):
 
 def test_beta_a_a_in_a_study():
     table = _study([{"kind": "beta_a", "a": 5.0}]).run()
-    g = sl.grid("beta_a", 4, process=sl.VP(), a=5.0)
-    target = make_target("gaussian-2d-aniso")
-    law = sl.exact_law(target, sl.VP(), "ddim", g)
-    ref = target.noised(sl.VP(), 1e-3)
     row = table.where(grid="beta_a(a=5)").rows[0]
-    assert row["estimate"] == pytest.approx(w2_gaussian(law, ref), rel=1e-12)
+    assert row["estimate"] == pytest.approx(_exact_w2("beta_a", a=5.0), rel=1e-12)
     with pytest.raises(StudyError, match=r"\|a\| <= 100"):
         _study([{"kind": "beta_a", "a": 500.0}]).run()
 

@@ -296,22 +296,37 @@ def _cell_objects(cell: Mapping[str, _Choice]) -> tuple[Any, Any, int, float, fl
     return target, process, steps, T, DEFAULT_DELTA if delta is None else delta
 
 
+def _cell_view(
+    cell: Mapping[str, _Choice],
+    attr: str,
+    steps: int,
+    T: float,
+    delta: float,
+    n: int,
+    dim: int | None = None,
+) -> dict[str, Any]:
+    """A cell's settings as its choices' ``attr`` ("spec" or "label"), in row
+    order; ``dim`` (labels only) follows the target."""
+
+    def get(key: str) -> Any:
+        return getattr(cell[key], attr)
+
+    out: dict[str, Any] = {"target": get("targets")}
+    if dim is not None:
+        out["dim"] = dim
+    out.update(
+        process=get("processes"), scheme=get("schemes"), grid=get("grids"),
+        steps=steps, T=T, delta=delta, score_error=get("score_errors"),
+        init=get("init"), n=n,
+    )
+    return out
+
+
 def _cell_spec(
     cell: Mapping[str, _Choice], steps: int, T: float, delta: float, n: int
 ) -> dict[str, Any]:
     """A cell's canonical settings (:attr:`Task.spec`)."""
-    return {
-        "target": cell["targets"].spec,
-        "process": cell["processes"].spec,
-        "scheme": cell["schemes"].spec,
-        "grid": cell["grids"].spec,
-        "steps": steps,
-        "T": T,
-        "delta": delta,
-        "score_error": cell["score_errors"].spec,
-        "init": cell["init"].spec,
-        "n": n,
-    }
+    return _cell_view(cell, "spec", steps, T, delta, n)
 
 
 def cell_tasks(
@@ -329,24 +344,11 @@ def cell_tasks(
     deterministic); the bounds and exact metrics are computed by replicate 0.
     Every task's ``index`` is 0 (the parser numbers them).
     """
-    tch = cell["targets"]
     target, _, steps, T, delta = _cell_objects(cell)
     mc = [m for m in metrics if m["kind"] == "mc"]
     n = cell["n"].spec if mc else 0
     spec = _cell_spec(cell, steps, T, delta, n)
-    labels = {
-        "target": tch.label,
-        "dim": int(target.dim),
-        "process": cell["processes"].label,
-        "scheme": cell["schemes"].label,
-        "grid": cell["grids"].label,
-        "steps": steps,
-        "T": T,
-        "delta": delta,
-        "score_error": cell["score_errors"].label,
-        "init": cell["init"].label,
-        "n": n,
-    }
+    labels = _cell_view(cell, "label", steps, T, delta, n, dim=int(target.dim))
     for r in range(reps if mc else 1):
         mets = metrics if r == 0 else mc
         bnds = bounds if r == 0 else []
