@@ -475,17 +475,13 @@ def _is_zero(c: Any) -> bool:
     return isinstance(c, float) and c == 0.0
 
 
-def _spectral_step(
-    tab: Tableau, sp: _Spectral, k: int, coef: Coef = None
-) -> list[_Form]:
+def _spectral_step(tab: Tableau, sp: _Spectral, k: int, coef: Coef) -> list[_Form]:
     """Step k as affine forms of the new registers ``(x', kept scores)``.
 
     The m = 1 form of :func:`_step_map`, per direction, with the coefficients
     that are the same for all directions kept as floats. ``coef`` reads the
-    table's coefficients (default: :func:`_table_coef`).
+    table's coefficients (:func:`_table_coef`, or differentiable ones).
     """
-    if coef is None:
-        coef = _table_coef(tab)
     H, S = tab.history, tab.stages
     ys: list[_Form] = [{("z", 0): 1.0}]
     scores: dict[int, _Form] = {}
