@@ -526,7 +526,7 @@ def _u_to_z_grad(
     s = _softmax(z)
     # dJ/dw_j = (b - a) sum_{k > j} dJ/du_k over the interior k = 1..N-1
     tail = np.concatenate([np.cumsum(gu[::-1])[::-1], [0.0]])
-    gs = (1.0 - _FLOOR) * (param.b - param.a) * tail
+    gs = (1.0 - _FLOOR) * ((param.b - param.a) * tail)
     return s * (gs - float(s @ gs))
 
 
